@@ -1,0 +1,670 @@
+/*
+ * Request handlers: accounts and devices (register, link, authenticate,
+ * remove, usernames), the key directory (upload, bundle claim), and 1:1
+ * messaging (send, ack, sync). Each handler validates, submits one store
+ * operation and answers from its completion callback, which runs only after
+ * the store made the operation durable.
+ */
+#include "router/router_int.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+static void reply_ok(rt_req_t *q)
+{
+	router_t *r = q->r;
+	if (q->req_id == 0) {
+		/* Nothing to answer, but the gateway still counts the request
+		 * as finished. */
+		rt_send_bytes(r, q->gw, q->conn_id, NULL, 0, 1, 0);
+		return;
+	}
+	if (wire_ok_encode(&r->out, q->req_id) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+}
+
+static void bad_request(router_t *r, bus_msg_t *m, uint32_t req_id, int rc)
+{
+	uint16_t code = rc == -FC_ETOOBIG ? WIRE_ERR_TOO_LARGE : WIRE_ERR_BAD_REQUEST;
+	metrics_err(E_PROTO_BAD_FRAME);
+	LOGI("bad_request", "conn=%llu err=\"%s\"", (unsigned long long)m->conn_id, err_str(rc));
+	rt_send_error(r, m->gw, m->conn_id, req_id, code, 0, err_str(rc));
+}
+
+/* Submits through `op`; on refusal answers with an error and frees q. */
+#define SUBMIT(q, call)                                                        \
+	do {                                                                   \
+		int rc_ = (call);                                              \
+		if (rc_ != 0)                                                  \
+			rt_req_fail((q), rc_);                                 \
+	} while (0)
+
+/* ---- accounts and devices ----------------------------------------------- */
+
+static int invite_ok(router_t *r, slice_t invite)
+{
+	int ok = 0;
+	for (unsigned i = 0; i < r->cfg.n_invites; i++) {
+		size_t n = strlen(r->cfg.invites[i]);
+		if (n == invite.len && sodium_memcmp(r->cfg.invites[i], invite.ptr, n) == 0)
+			ok = 1;
+	}
+	return ok;
+}
+
+static int collect_prekeys(rt_req_t *q, wire_list_t l, cold_prekey_t **out)
+{
+	cold_prekey_t *a = calloc(l.count ? l.count : 1, sizeof *a);
+	if (!a)
+		return -ENOMEM;
+	wire_iter_t it;
+	wire_prekey_t pk;
+	size_t n = 0;
+	wire_iter_init(&it, l);
+	while (wire_prekey_next(&it, &pk)) {
+		a[n].id = pk.id;
+		a[n].key = pk.key;
+		n++;
+	}
+	q->arr = a;
+	*out = a;
+	return (int)n;
+}
+
+static void after_registered(void *arg, int status, const cold_register_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status == -FC_EEXIST && q->type == WIRE_MSG_REGISTER) {
+		/* A random 64-bit account id collided; the client may retry. */
+		status = -FC_EUNAVAIL;
+	}
+	if (status != 0) {
+		LOGI("register_failed", "conn=%llu err=\"%s\"", (unsigned long long)q->conn_id,
+		     err_str(status));
+		rt_req_fail(q, status);
+		return;
+	}
+	rt_presence_set(r, res->account_id, res->device_id, q->gw, q->conn_id);
+	rt_send_authed(r, q->gw, q->conn_id, res->account_id, res->device_id);
+	wire_registered_t reg = {.account = res->account_id, .device = res->device_id};
+	if (wire_registered_encode(&r->out, q->req_id, &reg) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	metrics_add(M_REGISTRATIONS, 1);
+	LOGI("device_registered", "account=%llu device=%u linked=%d",
+	     (unsigned long long)res->account_id, res->device_id,
+	     q->type == WIRE_MSG_LINK_DEVICE);
+	rt_req_done(q);
+}
+
+static void do_register(rt_req_t *q, const uint8_t *auth_pub, const wire_keys_t *k,
+			uint64_t account, int new_account)
+{
+	router_t *r = q->r;
+	cold_prekey_t *pks;
+	int n = collect_prekeys(q, k->otpks, &pks);
+	if (n < 0) {
+		rt_req_fail(q, n);
+		return;
+	}
+	cold_register_t cr = {
+		.account_id = account,
+		.new_account = new_account,
+		.max_devices = r->cfg.max_devices,
+		.now_ms = rt_now_ms(),
+		.registration_id = k->registration_id,
+		.identity_key = k->identity_key,
+		.spk_id = k->spk_id,
+		.spk = k->spk,
+		.spk_sig = k->spk_sig,
+		.otpks = pks,
+		.otpk_count = (size_t)n,
+	};
+	memcpy(cr.auth_pub, auth_pub, sizeof cr.auth_pub);
+	SUBMIT(q, cold_device_register(r->cs, &cr, after_registered, q));
+}
+
+static int verify(const uint8_t *sig, const uint8_t *msg, size_t n, const uint8_t *pub)
+{
+	return crypto_sign_verify_detached(sig, msg, n, pub) == 0;
+}
+
+static void auth_failed(rt_req_t *q, const char *why)
+{
+	metrics_err(E_AUTH_FAILED);
+	LOGI("auth_failed", "conn=%llu reason=%s", (unsigned long long)q->conn_id, why);
+	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_AUTH_FAILED, 0, why);
+	rt_req_done(q);
+}
+
+static void h_register(rt_req_t *q)
+{
+	const wire_register_t *m = &q->msg.u.reg;
+	uint8_t sm[WIRE_SIGMSG_MAX];
+	size_t n = wire_register_sigmsg(sm, q->m->nonce, m->auth_pub);
+	if (!invite_ok(q->r, m->invite)) {
+		metrics_err(E_AUTH_FAILED);
+		LOGI("register_refused", "conn=%llu reason=invite", (unsigned long long)q->conn_id);
+		rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_BAD_INVITE, 0,
+			      "invite not accepted");
+		rt_req_done(q);
+		return;
+	}
+	if (!verify(m->sig, sm, n, m->auth_pub)) {
+		auth_failed(q, "bad_signature");
+		return;
+	}
+	uint64_t account = 0;
+	while (account == 0 || account > INT64_MAX)
+		randombytes_buf(&account, sizeof account);
+	do_register(q, m->auth_pub, &m->keys, account, 1);
+}
+
+static void h_link_device(rt_req_t *q)
+{
+	const wire_link_device_t *m = &q->msg.u.link_device;
+	uint8_t sm[WIRE_SIGMSG_MAX];
+	size_t n = wire_link_sigmsg(sm, q->m->nonce, m->auth_pub);
+	if (!verify(m->sig, sm, n, m->auth_pub)) {
+		auth_failed(q, "bad_signature");
+		return;
+	}
+	uint64_t account = rt_link_take(q->r, m->code);
+	if (!account) {
+		auth_failed(q, "bad_link_code");
+		return;
+	}
+	do_register(q, m->auth_pub, &m->keys, account, 0);
+}
+
+static void after_keys_status(void *arg, int status, const cold_keys_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status == 0 && res->remaining < r->cfg.prekey_low_threshold) {
+		wire_prekeys_low_t low = {.remaining = res->remaining};
+		if (wire_prekeys_low_encode(&r->out, 0, &low) != 0)
+			wire_buf_reset(&r->out);
+		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
+	}
+	rt_req_done(q);
+}
+
+static void after_auth_fetch(void *arg, int status, const cold_fetch_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	const wire_auth_t *m = &q->msg.u.auth;
+	rt_presence_set(r, m->account, m->device, q->gw, q->conn_id);
+	rt_send_authed(r, q->gw, q->conn_id, m->account, m->device);
+	wire_auth_ok_t ok = {.head_seq = res->head_seq, .acked_seq = res->acked_seq};
+	if (wire_auth_ok_encode(&r->out, q->req_id, &ok) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	metrics_add(M_AUTH_OK, 1);
+	LOGD("auth_ok", "conn=%llu account=%llu device=%u", (unsigned long long)q->conn_id,
+	     (unsigned long long)m->account, m->device);
+	/* Tell the device now if its one-time prekey pool ran low while it was
+	 * away: an upload of nothing reports the pool size. */
+	cold_keys_t none = {.account_id = m->account, .device_id = m->device};
+	if (cold_keys_upload(r->cs, &none, after_keys_status, q) != 0)
+		rt_req_done(q);
+}
+
+static void after_auth_device(void *arg, int status, const cold_device_res_t *res)
+{
+	rt_req_t *q = arg;
+	if (status == -FC_ENOTFOUND) {
+		auth_failed(q, "unknown_device");
+		return;
+	}
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	const wire_auth_t *m = &q->msg.u.auth;
+	uint8_t sm[WIRE_SIGMSG_MAX];
+	size_t n = wire_auth_sigmsg(sm, q->m->nonce, m->account, m->device);
+	if (!verify(m->sig, sm, n, res->auth_pub)) {
+		auth_failed(q, "bad_signature");
+		return;
+	}
+	/* Read the mailbox position (no entries) for AUTH_OK. */
+	SUBMIT(q, cold_mailbox_fetch(q->r->cs, m->account, m->device, (uint64_t)INT64_MAX, 1,
+				     after_auth_fetch, q));
+}
+
+static void h_auth(rt_req_t *q)
+{
+	const wire_auth_t *m = &q->msg.u.auth;
+	if (!m->account || !m->device || m->account > INT64_MAX) {
+		auth_failed(q, "unknown_device");
+		return;
+	}
+	SUBMIT(q, cold_device_get(q->r->cs, m->account, m->device, after_auth_device, q));
+}
+
+static void h_link_begin(rt_req_t *q)
+{
+	router_t *r = q->r;
+	char code[RT_LINK_CODE_LEN + 1];
+	int rc = rt_link_create(r, q->account, code);
+	if (rc != 0) {
+		rt_send_error(r, q->gw, q->conn_id, q->req_id, WIRE_ERR_RATE_LIMITED, 5000,
+			      "too many pending link codes");
+		rt_req_done(q);
+		return;
+	}
+	wire_link_code_t lc = {.code = slice_make(code, RT_LINK_CODE_LEN),
+			       .expires_in_s = r->cfg.link_code_ttl_s};
+	if (wire_link_code_encode(&r->out, q->req_id, &lc) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_req_done(q);
+}
+
+static void after_removed(void *arg, int status, const cold_remove_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	rt_presence_t *p = rt_presence_get(r, res->account_id, res->device_id);
+	int self = res->device_id == q->device;
+	reply_ok(q);
+	if (p) {
+		rt_send_close(r, p->gw, p->conn_id, 1008);
+		rt_presence_drop(r, res->account_id, res->device_id, 0, 0);
+	}
+	LOGI("device_removed", "account=%llu device=%u self=%d",
+	     (unsigned long long)res->account_id, res->device_id, self);
+	rt_req_done(q);
+}
+
+static void h_device_remove(rt_req_t *q)
+{
+	SUBMIT(q, cold_device_remove(q->r->cs, q->account, q->msg.u.device_remove.device,
+				     after_removed, q));
+}
+
+static void after_username_set(void *arg, int status, const cold_username_res_t *res)
+{
+	rt_req_t *q = arg;
+	(void)res;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	reply_ok(q);
+	rt_req_done(q);
+}
+
+static void h_username_set(rt_req_t *q)
+{
+	SUBMIT(q, cold_username_set(q->r->cs, q->account, q->msg.u.username_set.username,
+				    after_username_set, q));
+}
+
+static void after_devices(void *arg, int status, const cold_devices_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	wire_account_info_t ai = {.account = res->account_id,
+				  .username = res->username,
+				  .devices_out = res->device_ids,
+				  .n_devices_out = (uint16_t)res->count};
+	if (wire_account_info_encode(&r->out, q->req_id, &ai) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_req_done(q);
+}
+
+static void after_resolve(void *arg, int status, const cold_username_res_t *res)
+{
+	rt_req_t *q = arg;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	SUBMIT(q, cold_devices_list(q->r->cs, res->account_id, after_devices, q));
+}
+
+static void h_resolve(rt_req_t *q)
+{
+	SUBMIT(q, cold_username_resolve(q->r->cs, q->msg.u.resolve.username, after_resolve, q));
+}
+
+static void h_devices_get(rt_req_t *q)
+{
+	SUBMIT(q, cold_devices_list(q->r->cs, q->msg.u.devices_get.account, after_devices, q));
+}
+
+/* ---- key directory ---------------------------------------------------------- */
+
+static void after_keys_upload(void *arg, int status, const cold_keys_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	wire_keys_status_t ks = {.otpks_remaining = res->remaining};
+	if (wire_keys_status_encode(&r->out, q->req_id, &ks) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_req_done(q);
+}
+
+static void h_keys_upload(rt_req_t *q)
+{
+	const wire_keys_upload_t *m = &q->msg.u.keys_upload;
+	cold_prekey_t *pks;
+	int n = collect_prekeys(q, m->otpks, &pks);
+	if (n < 0) {
+		rt_req_fail(q, n);
+		return;
+	}
+	cold_keys_t k = {.account_id = q->account,
+			 .device_id = q->device,
+			 .spk_id = m->spk_id,
+			 .spk = m->spk,
+			 .spk_sig = m->spk_sig,
+			 .otpks = pks,
+			 .otpk_count = (size_t)n};
+	SUBMIT(q, cold_keys_upload(q->r->cs, &k, after_keys_upload, q));
+}
+
+static void after_bundle(void *arg, int status, const cold_bundle_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	wire_bundle_t b = {.account = res->account_id,
+			   .device = res->device_id,
+			   .registration_id = res->registration_id,
+			   .identity_key = res->identity_key,
+			   .spk_id = res->spk_id,
+			   .spk = res->spk,
+			   .spk_sig = res->spk_sig,
+			   .otpk_id = res->otpk_id,
+			   .otpk = res->otpk};
+	if (wire_bundle_encode(&r->out, q->req_id, &b) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	if (res->otpk_id)
+		metrics_add(M_PREKEYS_CLAIMED, 1);
+	/* The owner learns at once when its pool runs low. */
+	rt_presence_t *p = rt_presence_get(r, res->account_id, res->device_id);
+	if (p && res->otpk_id && res->remaining < r->cfg.prekey_low_threshold) {
+		wire_prekeys_low_t low = {.remaining = res->remaining};
+		if (wire_prekeys_low_encode(&r->out, 0, &low) != 0)
+			wire_buf_reset(&r->out);
+		rt_send_buf(r, p->gw, p->conn_id, &r->out, 0);
+	}
+	rt_req_done(q);
+}
+
+static void h_bundle_fetch(rt_req_t *q)
+{
+	const wire_bundle_fetch_t *m = &q->msg.u.bundle_fetch;
+	SUBMIT(q, cold_bundle_claim(q->r->cs, m->account, m->device, after_bundle, q));
+}
+
+/* ---- messaging ------------------------------------------------------------------ */
+
+static void deliver_live(rt_req_t *q, const cold_append_res_t *res, uint64_t ts)
+{
+	router_t *r = q->r;
+	const cold_entry_t *ents = q->arr;
+	for (size_t i = 0; i < res->count; i++) {
+		rt_presence_t *p =
+			rt_presence_get(r, res->seqs[i].account_id, res->seqs[i].device_id);
+		if (!p)
+			continue;
+		wire_deliver_t d = {.seq = res->seqs[i].seq,
+				    .sender_account = q->account,
+				    .sender_device = q->device,
+				    .timestamp_ms = ts,
+				    .ciphertext = ents[i].ciphertext};
+		if (wire_deliver_encode(&r->out, 0, &d) != 0) {
+			wire_buf_reset(&r->out);
+			continue;
+		}
+		rt_send_bytes(r, p->gw, p->conn_id, r->out.p, r->out.len, 0, q->t0_us);
+		wire_buf_reset(&r->out);
+		metrics_add(M_MSG_DELIVERED, 1);
+	}
+}
+
+static void after_append(void *arg, int status, const cold_append_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	const wire_send_t *m = &q->msg.u.send;
+	if (status == -FC_ESTALE && res) {
+		wire_devset_t sets[2] = {
+			{.account = m->recipient,
+			 .devices_out = res->stale_recipient_devices,
+			 .n_devices_out = (uint16_t)res->stale_recipient_count},
+			{.account = q->account,
+			 .devices_out = res->stale_sender_devices,
+			 .n_devices_out = (uint16_t)res->stale_sender_count},
+		};
+		wire_stale_t st = {.client_msg_id = m->client_msg_id,
+				   .devsets_out = sets,
+				   .n_devsets_out = m->recipient == q->account ? 1 : 2};
+		if (wire_stale_encode(&r->out, q->req_id, &st) != 0)
+			wire_buf_reset(&r->out);
+		rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+		rt_req_done(q);
+		return;
+	}
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	wire_accepted_t acc = {.client_msg_id = m->client_msg_id, .timestamp_ms = res->timestamp_ms};
+	if (wire_accepted_encode(&r->out, q->req_id, &acc) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	if (res->duplicate) {
+		metrics_add(M_MSG_DUPLICATE, 1);
+	} else {
+		metrics_add(M_MSG_ACCEPTED, 1);
+		deliver_live(q, res, res->timestamp_ms);
+	}
+	rt_req_done(q);
+}
+
+static void h_send(rt_req_t *q)
+{
+	router_t *r = q->r;
+	const wire_send_t *m = &q->msg.u.send;
+	if (m->envelopes.count == 0) {
+		rt_send_error(r, q->gw, q->conn_id, q->req_id, WIRE_ERR_BAD_REQUEST, 0,
+			      "no envelopes");
+		rt_req_done(q);
+		return;
+	}
+	cold_entry_t *ents = calloc(m->envelopes.count, sizeof *ents);
+	if (!ents) {
+		rt_req_fail(q, -ENOMEM);
+		return;
+	}
+	q->arr = ents;
+	wire_iter_t it;
+	wire_envelope_t e;
+	size_t n = 0;
+	wire_iter_init(&it, m->envelopes);
+	while (wire_envelope_next(&it, &e)) {
+		ents[n].account_id = e.account;
+		ents[n].device_id = e.device;
+		ents[n].ciphertext = e.ciphertext;
+		n++;
+	}
+	uint64_t now = rt_now_ms();
+	cold_append_t ap = {.sender_account = q->account,
+			    .sender_device = q->device,
+			    .client_msg_id = m->client_msg_id,
+			    .recipient_account = m->recipient,
+			    .now_ms = now,
+			    .expires_ms = now + r->cfg.retention_ms,
+			    .entries = ents,
+			    .count = n};
+	/* The idempotency key binds the whole request body: a resend with a
+	 * different body is a conflict, not a new message. */
+	const wire_hdr_t *h = &q->msg.hdr;
+	crypto_hash_sha256(ap.body_hash, q->m->data + WIRE_HDR_LEN, h->body_len);
+	q->t0_us = uv_hrtime() / 1000;
+	SUBMIT(q, cold_msg_append(r->cs, &ap, after_append, q));
+}
+
+static void after_ack(void *arg, int status, const cold_ack_res_t *res)
+{
+	rt_req_t *q = arg;
+	(void)res;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	reply_ok(q);
+	rt_req_done(q);
+}
+
+static void h_ack(rt_req_t *q)
+{
+	SUBMIT(q, cold_mailbox_ack(q->r->cs, q->account, q->device, q->msg.u.ack.upto_seq,
+				   after_ack, q));
+}
+
+static void after_fetch(void *arg, int status, const cold_fetch_res_t *res)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	uint64_t after = q->msg.u.sync.after_seq;
+	/* Entries the device never acked that expired undelivered: say so
+	 * explicitly instead of leaving a silent gap. */
+	uint64_t from = (after > res->acked_seq ? after : res->acked_seq) + 1;
+	if (res->expired_through >= from) {
+		wire_resync_t rs = {.lost_from = from, .lost_to = res->expired_through};
+		if (wire_resync_encode(&r->out, q->req_id, &rs) != 0)
+			wire_buf_reset(&r->out);
+		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
+	}
+	uint64_t last = after;
+	for (size_t i = 0; i < res->count; i++) {
+		const cold_mail_t *e = &res->entries[i];
+		wire_deliver_t d = {.seq = e->seq,
+				    .sender_account = e->sender_account,
+				    .sender_device = e->sender_device,
+				    .timestamp_ms = e->timestamp_ms,
+				    .ciphertext = e->ciphertext};
+		if (wire_deliver_encode(&r->out, q->req_id, &d) != 0) {
+			wire_buf_reset(&r->out);
+			continue;
+		}
+		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
+		last = e->seq;
+	}
+	metrics_add(M_MSG_DELIVERED, (int64_t)res->count);
+	wire_sync_done_t sd = {.head_seq = res->head_seq,
+			       .last_seq = last,
+			       .has_more = (uint8_t)(res->has_more ? 1 : 0)};
+	if (wire_sync_done_encode(&r->out, q->req_id, &sd) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_req_done(q);
+}
+
+static void h_sync(rt_req_t *q)
+{
+	const wire_sync_t *m = &q->msg.u.sync;
+	uint64_t after = m->after_seq > INT64_MAX ? INT64_MAX : m->after_seq;
+	SUBMIT(q, cold_mailbox_fetch(q->r->cs, q->account, q->device, after, m->limit,
+				     after_fetch, q));
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+typedef void (*handler_fn)(rt_req_t *q);
+
+static handler_fn handler_for(uint8_t type)
+{
+	switch (type) {
+	case WIRE_MSG_REGISTER:
+		return h_register;
+	case WIRE_MSG_AUTH:
+		return h_auth;
+	case WIRE_MSG_LINK_BEGIN:
+		return h_link_begin;
+	case WIRE_MSG_LINK_DEVICE:
+		return h_link_device;
+	case WIRE_MSG_DEVICE_REMOVE:
+		return h_device_remove;
+	case WIRE_MSG_USERNAME_SET:
+		return h_username_set;
+	case WIRE_MSG_RESOLVE:
+		return h_resolve;
+	case WIRE_MSG_DEVICES_GET:
+		return h_devices_get;
+	case WIRE_MSG_KEYS_UPLOAD:
+		return h_keys_upload;
+	case WIRE_MSG_BUNDLE_FETCH:
+		return h_bundle_fetch;
+	case WIRE_MSG_SEND:
+		return h_send;
+	case WIRE_MSG_ACK:
+		return h_ack;
+	case WIRE_MSG_SYNC:
+		return h_sync;
+	default:
+		return NULL;
+	}
+}
+
+void rt_dispatch(router_t *r, bus_msg_t *m)
+{
+	wire_msg_t msg;
+	memset(&msg, 0, sizeof msg);
+	int rc = wire_msg_decode(slice_make(m->data, m->len), &msg);
+	handler_fn fn = rc == 0 ? handler_for(msg.hdr.type) : NULL;
+	if (!fn) {
+		bad_request(r, m, msg.hdr.req_id, rc ? rc : -FC_ETYPE);
+		bus_msg_free(m);
+		return;
+	}
+	rt_req_t *q = rt_req_new(r, m, msg.hdr.req_id, msg.hdr.type);
+	if (!q) {
+		rt_send_error(r, m->gw, m->conn_id, msg.hdr.req_id, WIRE_ERR_UNAVAILABLE, 1000,
+			      "out of memory");
+		bus_msg_free(m);
+		return;
+	}
+	q->msg = msg;
+	fn(q);
+}

@@ -1,0 +1,378 @@
+/*
+ * Router: request dispatch, presence, link codes, retention sweeps, and the
+ * bus plumbing. The handlers for each domain live in handlers.c.
+ */
+#include "router/router_int.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/assert.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+uint64_t rt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- presence ------------------------------------------------------------ */
+
+static uint32_t pres_hash(uint64_t account, uint32_t device)
+{
+	uint64_t h = account * 0x9E3779B97F4A7C15ull ^ (uint64_t)device * 0xC2B2AE3D27D4EB4Full;
+	return (uint32_t)(h >> 40) & (RT_PRES_BUCKETS - 1);
+}
+
+rt_presence_t *rt_presence_get(router_t *r, uint64_t account, uint32_t device)
+{
+	for (rt_presence_t *p = r->pres[pres_hash(account, device)]; p; p = p->next)
+		if (p->account == account && p->device == device)
+			return p;
+	return NULL;
+}
+
+void rt_presence_set(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
+		     uint64_t conn_id)
+{
+	rt_presence_t *p = rt_presence_get(r, account, device);
+	if (p) {
+		if (p->gw != gw || p->conn_id != conn_id) {
+			/* One live connection per device: the newer one wins. */
+			rt_send_close(r, p->gw, p->conn_id, 1008);
+			LOGI("session_replaced", "account=%llu device=%u",
+			     (unsigned long long)account, device);
+		}
+	} else {
+		p = calloc(1, sizeof *p);
+		if (!p)
+			return;
+		uint32_t b = pres_hash(account, device);
+		p->next = r->pres[b];
+		r->pres[b] = p;
+		p->account = account;
+		p->device = device;
+	}
+	p->gw = gw;
+	p->conn_id = conn_id;
+}
+
+void rt_presence_drop(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
+		      uint64_t conn_id)
+{
+	rt_presence_t **pp = &r->pres[pres_hash(account, device)];
+	while (*pp) {
+		rt_presence_t *p = *pp;
+		if (p->account == account && p->device == device &&
+		    (conn_id == 0 || (p->gw == gw && p->conn_id == conn_id))) {
+			*pp = p->next;
+			free(p);
+			return;
+		}
+		pp = &p->next;
+	}
+}
+
+static void presence_free_all(router_t *r)
+{
+	for (uint32_t i = 0; i < RT_PRES_BUCKETS; i++) {
+		rt_presence_t *p = r->pres[i];
+		while (p) {
+			rt_presence_t *n = p->next;
+			free(p);
+			p = n;
+		}
+		r->pres[i] = NULL;
+	}
+}
+
+/* ---- link codes (hot state; a lost code just means linking again) -------- */
+
+static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";
+
+int rt_link_create(router_t *r, uint64_t account, char out[RT_LINK_CODE_LEN + 1])
+{
+	uint64_t now = rt_now_ms();
+	int slot = -1;
+	for (int i = 0; i < RT_LINK_MAX; i++) {
+		if (!r->links[i].account || r->links[i].expires_ms <= now) {
+			slot = i;
+			break;
+		}
+	}
+	if (slot < 0)
+		return -FC_ELIMIT;
+	uint8_t rnd[RT_LINK_CODE_LEN];
+	randombytes_buf(rnd, sizeof rnd);
+	for (int i = 0; i < RT_LINK_CODE_LEN; i++)
+		out[i] = b32[rnd[i] & 31];
+	out[RT_LINK_CODE_LEN] = 0;
+	memcpy(r->links[slot].code, out, RT_LINK_CODE_LEN + 1);
+	r->links[slot].account = account;
+	r->links[slot].expires_ms = now + (uint64_t)r->cfg.link_code_ttl_s * 1000;
+	return 0;
+}
+
+uint64_t rt_link_take(router_t *r, slice_t code)
+{
+	uint64_t now = rt_now_ms();
+	if (code.len != RT_LINK_CODE_LEN)
+		return 0;
+	for (int i = 0; i < RT_LINK_MAX; i++) {
+		rt_link_t *l = &r->links[i];
+		if (l->account && l->expires_ms > now &&
+		    sodium_memcmp(l->code, code.ptr, RT_LINK_CODE_LEN) == 0) {
+			uint64_t a = l->account;
+			memset(l, 0, sizeof *l); /* one use only */
+			return a;
+		}
+	}
+	return 0;
+}
+
+/* ---- bus output ------------------------------------------------------------ */
+
+void rt_send_bytes(router_t *r, uint16_t gw, uint64_t conn_id, const uint8_t *p, size_t n,
+		   int final, uint64_t t0_us)
+{
+	if (gw >= r->ngw)
+		return;
+	bus_msg_t *m = bus_msg_new(BUS_FRAME, p, n);
+	if (!m)
+		return;
+	m->gw = gw;
+	m->conn_id = conn_id;
+	m->code = (uint16_t)(final ? 1 : 0);
+	m->t0_us = t0_us;
+	bus_push(r->gws[gw], m);
+}
+
+void rt_send_buf(router_t *r, uint16_t gw, uint64_t conn_id, wire_buf_t *b, int final)
+{
+	if (b->err) {
+		LOGE("encode_failed", "err=\"%s\"", err_str(b->err));
+		wire_buf_reset(b);
+		rt_send_bytes(r, gw, conn_id, NULL, 0, final, 0);
+		return;
+	}
+	rt_send_bytes(r, gw, conn_id, b->p, b->len, final, 0);
+	wire_buf_reset(b);
+}
+
+void rt_send_error(router_t *r, uint16_t gw, uint64_t conn_id, uint32_t req_id, uint16_t code,
+		   uint32_t retry_ms, const char *detail)
+{
+	wire_buf_t *b = &r->out;
+	wire_buf_reset(b);
+	if (wire_error_send(b, req_id, code, retry_ms, detail) != 0)
+		wire_buf_reset(b);
+	rt_send_buf(r, gw, conn_id, b, 1);
+}
+
+void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account,
+		    uint32_t device)
+{
+	if (gw >= r->ngw)
+		return;
+	bus_msg_t *m = bus_msg_new(BUS_AUTHED, NULL, 0);
+	if (!m)
+		return;
+	m->gw = gw;
+	m->conn_id = conn_id;
+	m->account = account;
+	m->device = device;
+	bus_push(r->gws[gw], m);
+}
+
+void rt_send_close(router_t *r, uint16_t gw, uint64_t conn_id, uint16_t code)
+{
+	if (gw >= r->ngw)
+		return;
+	bus_msg_t *m = bus_msg_new(BUS_CLOSE, NULL, 0);
+	if (!m)
+		return;
+	m->gw = gw;
+	m->conn_id = conn_id;
+	m->code = code;
+	bus_push(r->gws[gw], m);
+}
+
+/* ---- request contexts ------------------------------------------------------ */
+
+rt_req_t *rt_req_new(router_t *r, bus_msg_t *m, uint32_t req_id, uint8_t type)
+{
+	rt_req_t *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->r = r;
+	q->m = m;
+	q->gw = m->gw;
+	q->conn_id = m->conn_id;
+	q->account = m->account;
+	q->device = m->device;
+	q->req_id = req_id;
+	q->type = type;
+	r->pending++;
+	return q;
+}
+
+void rt_req_done(rt_req_t *q)
+{
+	q->r->pending--;
+	bus_msg_free(q->m);
+	free(q->arr);
+	free(q);
+}
+
+/* Maps a store outcome to an ERROR frame and finishes the request. */
+void rt_req_fail(rt_req_t *q, int status)
+{
+	uint16_t code = wire_err_from_code(status);
+	uint32_t retry = 0;
+	if (status == -FC_ESTORE || status == -FC_EUNAVAIL || status == -ENOMEM) {
+		code = WIRE_ERR_UNAVAILABLE;
+		retry = 1000;
+		metrics_err(E_STORE);
+		LOGW("store_failed", "type=%s err=\"%s\"", wire_type_name(q->type), err_str(status));
+	}
+	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, code, retry, err_str(status));
+	rt_req_done(q);
+}
+
+/* ---- loop -------------------------------------------------------------------- */
+
+/* Flushes until no callback has submitted follow-up work. Each chain of
+ * dependent operations is short (at most three steps), so this ends. */
+void rt_flush(router_t *r)
+{
+	int rounds = 0;
+	do {
+		cold_flush(r->cs);
+		metrics_add(M_STORE_COMMITS, 1);
+	} while (r->pending > 0 && ++rounds < 16);
+}
+
+static void on_inbox(uv_async_t *a)
+{
+	router_t *r = a->data;
+	bus_msg_t *m = bus_drain(&r->inbox);
+	while (m) {
+		bus_msg_t *next = m->next;
+		m->next = NULL;
+		if (m->kind == BUS_REQUEST) {
+			rt_dispatch(r, m); /* takes ownership */
+		} else {
+			if (m->kind == BUS_CONN_CLOSED && m->account)
+				rt_presence_drop(r, m->account, m->device, m->gw, m->conn_id);
+			bus_msg_free(m);
+		}
+		m = next;
+	}
+	rt_flush(r);
+}
+
+static void on_expired(void *arg, int status, const cold_expire_res_t *res)
+{
+	router_t *r = arg;
+	r->pending--;
+	if (status != 0) {
+		LOGW("sweep_failed", "err=\"%s\"", err_str(status));
+		return;
+	}
+	if (res->removed) {
+		metrics_add(M_MSG_EXPIRED, (int64_t)res->removed);
+		LOGI("mailbox_expired", "removed=%llu", (unsigned long long)res->removed);
+	}
+	if (res->more)
+		uv_timer_start(&r->sweep, r->sweep_cb, 10, r->cfg.sweep_interval_ms);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	router_t *r = t->data;
+	if (cold_expire(r->cs, rt_now_ms(), on_expired, r) == 0) {
+		r->pending++;
+		rt_flush(r);
+	}
+}
+
+static void on_stop(uv_async_t *a)
+{
+	router_t *r = a->data;
+	/* Take what is still queued, then refuse more. */
+	on_inbox(&r->inbox.async);
+	bus_inbox_close(&r->inbox);
+	uv_close((uv_handle_t *)&r->stop, NULL);
+	uv_timer_stop(&r->sweep);
+	uv_close((uv_handle_t *)&r->sweep, NULL);
+}
+
+static void router_main(void *arg)
+{
+	router_t *r = arg;
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	cold_close(r->cs);
+	r->cs = NULL;
+}
+
+int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs)
+{
+	router_t *r = calloc(1, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	r->cfg = *cfg;
+	r->cs = cs;
+	wire_buf_init(&r->out, WIRE_MAX_FRAME);
+	int rc = uv_loop_init(&r->loop);
+	if (rc == 0)
+		rc = bus_inbox_init(&r->inbox, &r->loop, on_inbox);
+	if (rc == 0)
+		rc = uv_async_init(&r->loop, &r->stop, on_stop);
+	if (rc == 0)
+		rc = uv_timer_init(&r->loop, &r->sweep);
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
+	r->inbox.async.data = r;
+	r->stop.data = r;
+	r->sweep.data = r;
+	r->sweep_cb = on_sweep;
+	*out = r;
+	return 0;
+}
+
+bus_inbox_t *router_inbox(router_t *r)
+{
+	return &r->inbox;
+}
+
+void router_set_gateways(router_t *r, bus_inbox_t **gws, unsigned n)
+{
+	r->gws = calloc(n, sizeof *r->gws);
+	ASSERT(r->gws);
+	memcpy(r->gws, gws, n * sizeof *gws);
+	r->ngw = n;
+}
+
+int router_start(router_t *r)
+{
+	uv_timer_start(&r->sweep, on_sweep, r->cfg.sweep_interval_ms, r->cfg.sweep_interval_ms);
+	return uv_thread_create(&r->thread, router_main, r);
+}
+
+void router_stop(router_t *r)
+{
+	uv_async_send(&r->stop);
+	uv_thread_join(&r->thread);
+	uv_loop_close(&r->loop);
+	presence_free_all(r);
+	wire_buf_free(&r->out);
+	free(r->gws);
+	free(r);
+}

@@ -1,0 +1,94 @@
+/*
+ * Internal types of the router (router.c: loop, presence, bus; handlers.c:
+ * one handler per request type). Router thread only.
+ */
+#ifndef FC_ROUTER_ROUTER_INT_H
+#define FC_ROUTER_ROUTER_INT_H
+
+#include <uv.h>
+
+#include "proto/wire.h"
+#include "router/router.h"
+
+#define RT_PRES_BUCKETS 65536
+#define RT_LINK_MAX 1024
+#define RT_LINK_CODE_LEN 10
+
+typedef struct rt_presence {
+	struct rt_presence *next;
+	uint64_t account;
+	uint32_t device;
+	uint16_t gw;
+	uint64_t conn_id;
+} rt_presence_t;
+
+typedef struct rt_link {
+	char code[RT_LINK_CODE_LEN + 1];
+	uint64_t account;
+	uint64_t expires_ms;
+} rt_link_t;
+
+struct router {
+	fc_config_t cfg;
+	coldstore_t *cs;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	bus_inbox_t inbox;
+	uv_async_t stop;
+	uv_timer_t sweep;
+	void (*sweep_cb)(uv_timer_t *);
+	bus_inbox_t **gws;
+	unsigned ngw;
+	int pending; /* store operations awaiting their callback */
+	wire_buf_t out; /* scratch encoder, reset after each frame */
+	rt_presence_t *pres[RT_PRES_BUCKETS];
+	rt_link_t links[RT_LINK_MAX];
+};
+
+/* One request in flight through the store. Owns the bus message whose bytes
+ * the decoded fields view. */
+typedef struct rt_req {
+	router_t *r;
+	bus_msg_t *m;
+	uint16_t gw;
+	uint64_t conn_id;
+	uint64_t account; /* connection identity (0 before authentication) */
+	uint32_t device;
+	uint32_t req_id;
+	uint8_t type;
+	wire_msg_t msg; /* decoded request, views m->data */
+	void *arr;      /* scratch array owned by the request (prekeys, entries) */
+	uint64_t t0_us;
+	uint64_t aux;
+} rt_req_t;
+
+uint64_t rt_now_ms(void);
+
+rt_presence_t *rt_presence_get(router_t *r, uint64_t account, uint32_t device);
+void rt_presence_set(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
+		     uint64_t conn_id);
+/* conn_id 0 drops whatever connection holds the device. */
+void rt_presence_drop(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
+		      uint64_t conn_id);
+
+int rt_link_create(router_t *r, uint64_t account, char out[RT_LINK_CODE_LEN + 1]);
+uint64_t rt_link_take(router_t *r, slice_t code);
+
+void rt_send_bytes(router_t *r, uint16_t gw, uint64_t conn_id, const uint8_t *p, size_t n,
+		   int final, uint64_t t0_us);
+void rt_send_buf(router_t *r, uint16_t gw, uint64_t conn_id, wire_buf_t *b, int final);
+void rt_send_error(router_t *r, uint16_t gw, uint64_t conn_id, uint32_t req_id, uint16_t code,
+		   uint32_t retry_ms, const char *detail);
+void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account,
+		    uint32_t device);
+void rt_send_close(router_t *r, uint16_t gw, uint64_t conn_id, uint16_t code);
+
+rt_req_t *rt_req_new(router_t *r, bus_msg_t *m, uint32_t req_id, uint8_t type);
+void rt_req_done(rt_req_t *q);
+void rt_req_fail(rt_req_t *q, int status);
+void rt_flush(router_t *r);
+
+/* handlers.c: decodes and handles one request; takes ownership of m. */
+void rt_dispatch(router_t *r, bus_msg_t *m);
+
+#endif
