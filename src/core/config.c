@@ -117,7 +117,7 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 			return NULL;
 		}
 		if (strcmp(key, "max_header_bytes") == 0) {
-			U32(max_header_bytes, 1024, 65536);
+			U32(max_header_bytes, 1024, 8192);
 			return NULL;
 		}
 		if (strcmp(key, "max_body_bytes") == 0) {
