@@ -31,7 +31,7 @@ static void reply_ok(rt_req_t *q)
 
 static void bad_request(router_t *r, bus_msg_t *m, uint32_t req_id, int rc)
 {
-	uint16_t code = rc == -FC_ETOOBIG ? WIRE_ERR_TOO_LARGE : WIRE_ERR_BAD_REQUEST;
+	uint16_t code = wire_err_from_code(rc);
 	metrics_err(E_PROTO_BAD_FRAME);
 	LOGI("bad_request", "conn=%llu err=\"%s\"", (unsigned long long)m->conn_id, err_str(rc));
 	rt_send_error(r, m->gw, m->conn_id, req_id, code, 0, err_str(rc));

@@ -85,9 +85,9 @@ def test_bad_frames_get_defined_errors_and_connection_survives(server):
     d.send_raw(frame(0x3E, 6, b""))
     m = d.recv()
     assert (m.req_id, m.f["code"]) == (6, ERR["UNKNOWN_TYPE"])
-    d.send_raw(frame(T["SYNC"], 7, u64(0)))  # body cut short
+    d.send_raw(frame(T["SYNC"], 7, u64(0)))  # body cut short: BAD_FRAME
     m = d.recv()
-    assert (m.req_id, m.f["code"]) == (7, ERR["BAD_REQUEST"])
+    assert (m.req_id, m.f["code"]) == (7, ERR["BAD_FRAME"])
     done, _ = d.sync(0)
     assert done.f["head_seq"] == 0
 
@@ -342,3 +342,10 @@ def test_send_to_unknown_account_is_not_found(server):
     with pytest.raises(ServerError) as e:
         a.send(fresh_id(), [(1, 1, b"x")], client_msg_id=1)
     assert err_code(e) == ERR["NOT_FOUND"]
+
+
+def test_value_rule_violation_is_bad_request(server):
+    d = new_user(url(server))
+    d.send_raw(frame(T["SYNC"], 8, u64(0) + u16(0)))  # limit must be 1..500
+    m = d.recv()
+    assert (m.name, m.req_id, m.f["code"]) == ("ERROR", 8, ERR["BAD_REQUEST"])
