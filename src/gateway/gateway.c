@@ -186,6 +186,16 @@ static void on_inbox(uv_async_t *a)
 	while (m) {
 		bus_msg_t *next = m->next;
 		gw_conn_t *c = gw_conn_lookup(lp, m->conn_id);
+		if (!c && m->kind == BUS_AUTHED) {
+			/* The connection closed while its authentication was in
+			 * flight: hand the router back a close for the identity it
+			 * just bound, so no presence outlives its connection. */
+			m->kind = BUS_CONN_CLOSED;
+			m->next = NULL;
+			bus_push(lp->srv->router, m);
+			m = next;
+			continue;
+		}
 		if (c) {
 			switch (m->kind) {
 			case BUS_FRAME:
