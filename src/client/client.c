@@ -505,12 +505,19 @@ static int connect_to(fcc_t *c, const char *url, int insecure, const char *ca, i
 		return -EINVAL;
 	}
 	if (url != c->url) {
+		/* A bare server URL ("ws://host:port") means the protocol's
+		 * endpoint: the path defaults to FCC_DEFAULT_PATH. */
+		const char *auth = strstr(url, "://");
+		int bare = auth && auth[3] && !strpbrk(auth + 3, "/?");
 		size_t n = strlen(url);
-		if (n >= sizeof c->url) {
+		size_t extra = bare ? strlen(FCC_DEFAULT_PATH) : 0;
+		if (n + extra >= sizeof c->url) {
 			fcc_err_set(c, "server URL too long");
 			return -ENAMETOOLONG;
 		}
-		memcpy(c->url, url, n + 1);
+		memcpy(c->url, url, n);
+		memcpy(c->url + n, FCC_DEFAULT_PATH, extra);
+		c->url[n + extra] = 0;
 	}
 	if (ca != c->ca_file) {
 		size_t n = ca ? strlen(ca) : 0;

@@ -64,6 +64,8 @@
 #define FCC_MAX_URL 1100
 #define FCC_LINK_CODE_MAX 64
 /* Reconnect backoff with full jitter: uniform in [0, min(cap, base * 2^n)). */
+/* Path used when a server URL names no path ("ws://127.0.0.1:8080"). */
+#define FCC_DEFAULT_PATH "/v1/ws"
 #define FCC_BACKOFF_BASE_MS 250
 #define FCC_BACKOFF_CAP_MS 30000
 
