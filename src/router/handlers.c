@@ -294,10 +294,35 @@ static void after_removed(void *arg, int status, const cold_remove_res_t *res)
 	rt_req_done(q);
 }
 
+static void after_remove_check(void *arg, int status, const cold_devices_res_t *res)
+{
+	rt_req_t *q = arg;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	uint32_t dev = q->msg.u.device_remove.device;
+	int found = 0;
+	for (size_t i = 0; i < res->count; i++)
+		found |= res->device_ids[i] == dev;
+	if (!found) {
+		rt_req_fail(q, -FC_ENOTFOUND);
+		return;
+	}
+	if (res->count == 1) {
+		/* An account without devices could neither be reached nor
+		 * recovered; removing the last device is refused. */
+		rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_LIMIT, 0,
+			      "cannot remove the only device");
+		rt_req_done(q);
+		return;
+	}
+	SUBMIT(q, cold_device_remove(q->r->cs, q->account, dev, after_removed, q));
+}
+
 static void h_device_remove(rt_req_t *q)
 {
-	SUBMIT(q, cold_device_remove(q->r->cs, q->account, q->msg.u.device_remove.device,
-				     after_removed, q));
+	SUBMIT(q, cold_devices_list(q->r->cs, q->account, after_remove_check, q));
 }
 
 static void after_username_set(void *arg, int status, const cold_username_res_t *res)
@@ -518,6 +543,16 @@ static void h_send(rt_req_t *q)
 	size_t n = 0;
 	wire_iter_init(&it, m->envelopes);
 	while (wire_envelope_next(&it, &e)) {
+		for (size_t i = 0; i < n; i++) {
+			if (ents[i].account_id == e.account && ents[i].device_id == e.device) {
+				/* Not STALE_DEVICES: the device list is right, the
+				 * request is not; a retry by the book would loop. */
+				rt_send_error(r, q->gw, q->conn_id, q->req_id,
+					      WIRE_ERR_BAD_REQUEST, 0, "duplicate envelope");
+				rt_req_done(q);
+				return;
+			}
+		}
 		ents[n].account_id = e.account;
 		ents[n].device_id = e.device;
 		ents[n].ciphertext = e.ciphertext;

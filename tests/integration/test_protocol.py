@@ -349,3 +349,23 @@ def test_value_rule_violation_is_bad_request(server):
     d.send_raw(frame(T["SYNC"], 8, u64(0) + u16(0)))  # limit must be 1..500
     m = d.recv()
     assert (m.name, m.req_id, m.f["code"]) == ("ERROR", 8, ERR["BAD_REQUEST"])
+
+
+def test_duplicate_envelope_is_bad_request_not_stale(server):
+    a, b = pair(server)
+    with pytest.raises(ServerError) as e:
+        a.send(b.account, [(b.account, 1, b"x"), (b.account, 1, b"y")], client_msg_id=3)
+    assert err_code(e) == ERR["BAD_REQUEST"]
+    done, frames = b.sync(0)
+    assert frames == [] and done.f["head_seq"] == 0
+
+
+def test_only_device_cannot_be_removed(server):
+    a = new_user(url(server))
+    with pytest.raises(ServerError) as e:
+        a.request(T["DEVICE_REMOVE"], u32(1))
+    assert err_code(e) == ERR["LIMIT"]
+    with pytest.raises(ServerError) as e:
+        a.request(T["DEVICE_REMOVE"], u32(7))
+    assert err_code(e) == ERR["NOT_FOUND"]
+    assert a.devices(a.account) == [1]
