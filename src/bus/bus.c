@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <string.h>
 
 bus_msg_t *bus_msg_new(uint16_t kind, const void *data, size_t len)
@@ -23,12 +25,39 @@ void bus_msg_free(bus_msg_t *m)
 	free(m);
 }
 
-int bus_inbox_init(bus_inbox_t *in, uv_loop_t *loop, uv_async_cb cb)
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	bus_inbox_t *in = p->data;
+	(void)events;
+	if (status < 0)
+		return;
+	uint64_t v;
+	/* Reset the counter first: a push after this read writes again. */
+	ssize_t r = read(in->efd, &v, sizeof v);
+	(void)r;
+	if (in->cb)
+		in->cb(in);
+}
+
+int bus_inbox_init(bus_inbox_t *in, uv_loop_t *loop, bus_wake_cb cb)
 {
 	in->head = NULL;
 	in->closed = 0;
 	in->pushers = 0;
-	return uv_async_init(loop, &in->async, cb);
+	in->cb = cb;
+	in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (in->efd < 0)
+		return -errno;
+	int rc = uv_poll_init(loop, &in->poll, in->efd);
+	if (rc == 0) {
+		in->poll.data = in;
+		rc = uv_poll_start(&in->poll, UV_READABLE, on_poll);
+	}
+	if (rc != 0) {
+		close(in->efd);
+		in->efd = -1;
+	}
+	return rc;
 }
 
 int bus_push(bus_inbox_t *in, bus_msg_t *m)
@@ -42,12 +71,25 @@ int bus_push(bus_inbox_t *in, bus_msg_t *m)
 	bus_msg_t *old = __atomic_load_n(&in->head, __ATOMIC_RELAXED);
 	do {
 		m->next = old;
-	} while (!__atomic_compare_exchange_n(&in->head, &old, m, 1, __ATOMIC_RELEASE,
+	} while (!__atomic_compare_exchange_n(&in->head, &old, m, 1, __ATOMIC_SEQ_CST,
 					      __ATOMIC_RELAXED));
-	/* uv_async_send coalesces wake-ups, so a burst costs one wake. */
-	uv_async_send(&in->async);
+	/* Only the push that finds the list empty wakes the owner: the owner
+	 * empties the list with one exchange, so any later push sees NULL
+	 * again and wakes it again. A burst costs one eventfd write. */
+	if (old == NULL) {
+		uint64_t one = 1;
+		ssize_t r = write(in->efd, &one, sizeof one);
+		(void)r; /* EAGAIN only when the counter is saturated: awake anyway */
+	}
 	__atomic_sub_fetch(&in->pushers, 1, __ATOMIC_SEQ_CST);
 	return 0;
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+	bus_inbox_t *in = h->data;
+	close(in->efd);
+	in->efd = -1;
 }
 
 void bus_inbox_close(bus_inbox_t *in)
@@ -61,8 +103,13 @@ void bus_inbox_close(bus_inbox_t *in)
 		bus_msg_free(m);
 		m = n;
 	}
-	if (!uv_is_closing((uv_handle_t *)&in->async))
-		uv_close((uv_handle_t *)&in->async, NULL);
+	if (in->efd >= 0 && !uv_is_closing((uv_handle_t *)&in->poll))
+		uv_close((uv_handle_t *)&in->poll, on_poll_closed);
+}
+
+int bus_inbox_owns(const bus_inbox_t *in, const uv_handle_t *h)
+{
+	return h == (const uv_handle_t *)&in->poll;
 }
 
 bus_msg_t *bus_drain(bus_inbox_t *in)

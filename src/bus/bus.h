@@ -45,21 +45,35 @@ typedef struct bus_msg {
 	uint8_t data[];
 } bus_msg_t;
 
-typedef struct bus_inbox {
+typedef struct bus_inbox bus_inbox_t;
+typedef void (*bus_wake_cb)(bus_inbox_t *in);
+
+/*
+ * The wake-up is our own eventfd under a uv_poll_t, not a uv_async_t: libuv's
+ * async handle makes the receiving loop spin (and sched_yield) whenever it
+ * wakes while the sender is still between its two atomic steps, which on a
+ * loaded core costs a context switch per message. Here a producer writes the
+ * eventfd only when it pushes onto an empty list, the consumer swaps the
+ * whole list out, and nobody ever waits for anybody.
+ */
+struct bus_inbox {
 	bus_msg_t *head; /* pushed newest first; atomically swapped out */
 	int closed;      /* set by bus_inbox_close(); later pushes are dropped */
 	int pushers;     /* producers inside bus_push() right now */
-	uv_async_t async;
-} bus_inbox_t;
+	int efd;         /* eventfd, -1 when closed */
+	uv_poll_t poll;
+	bus_wake_cb cb;
+	void *data; /* for the owner */
+};
 
 /* Allocates a message with room for len payload bytes (copied from data when
  * data is non-NULL). Returns NULL on allocation failure. */
 bus_msg_t *bus_msg_new(uint16_t kind, const void *data, size_t len);
 void bus_msg_free(bus_msg_t *m);
 
-/* Initialises the inbox on loop; cb runs on that loop when messages arrive.
- * async.data may be set by the caller after this call. */
-int bus_inbox_init(bus_inbox_t *in, uv_loop_t *loop, uv_async_cb cb);
+/* Initialises the inbox on loop; cb (may be NULL) runs on that loop when
+ * messages arrive and is expected to call bus_drain(). */
+int bus_inbox_init(bus_inbox_t *in, uv_loop_t *loop, bus_wake_cb cb);
 
 /* Pushes from any thread and wakes the owner. Never blocks. Returns 0, or
  * -EPIPE when the inbox is closed (the message is then freed). */
@@ -67,8 +81,11 @@ int bus_push(bus_inbox_t *in, bus_msg_t *m);
 
 /* Owner loop only: refuses further pushes, waits for producers already inside
  * bus_push() to leave (a few instructions), frees queued messages and closes
- * the async handle. Safe against concurrent bus_push() from other threads. */
+ * the poll handle and the eventfd. Safe against concurrent bus_push(). */
 void bus_inbox_close(bus_inbox_t *in);
+
+/* 1 if h is the inbox's internal handle (for walkers closing handles). */
+int bus_inbox_owns(const bus_inbox_t *in, const uv_handle_t *h);
 
 /* Takes every queued message, oldest first, as a NULL-terminated list.
  * Owner loop only. */

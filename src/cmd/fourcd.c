@@ -139,7 +139,7 @@ static int serve(int argc, char **argv)
 	char dbpath[CONFIG_STR + 16];
 	snprintf(dbpath, sizeof dbpath, "%s/fourc.db", cfg.data);
 	coldstore_t *cs = NULL;
-	rc = sqlite_cold_open(&cs, dbpath);
+	rc = sqlite_cold_open_ex(&cs, dbpath, cfg.store_sync_full);
 	if (rc != 0) {
 		fprintf(stderr, "fourcd: cannot open store %s: %s\n", dbpath, err_str(rc));
 		return 1;

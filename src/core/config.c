@@ -182,6 +182,16 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 			U32(sweep_interval_ms, 100, 86400000);
 			return NULL;
 		}
+	} else if (strcmp(sec, "store") == 0) {
+		if (strcmp(key, "sync") == 0) {
+			if (strcmp(val, "full") == 0)
+				c->store_sync_full = 1;
+			else if (strcmp(val, "normal") == 0)
+				c->store_sync_full = 0;
+			else
+				return "expected normal or full";
+			return NULL;
+		}
 	} else if (strcmp(sec, "log") == 0) {
 		if (strcmp(key, "level") == 0) {
 			int l = log_level_parse(val);

@@ -47,6 +47,8 @@ typedef struct fc_config {
 	uint64_t retention_ms;
 	uint32_t prekey_low_threshold;
 	uint32_t sweep_interval_ms;
+	/* [store] */
+	int store_sync_full; /* 1: fsync every commit; 0: survive process crashes */
 	/* [log] */
 	int log_level;
 } fc_config_t;

@@ -179,9 +179,9 @@ int gw_admit_upgrade(gw_loop_t *lp, uint32_t *retry_after_s)
 
 /* ---- bus ------------------------------------------------------------------ */
 
-static void on_inbox(uv_async_t *a)
+static void on_inbox(bus_inbox_t *in)
 {
-	gw_loop_t *lp = a->data;
+	gw_loop_t *lp = in->data;
 	bus_msg_t *m = bus_drain(&lp->inbox);
 	while (m) {
 		bus_msg_t *next = m->next;
@@ -325,7 +325,7 @@ static void close_listeners(gw_loop_t *lp)
 static void close_all_handles(uv_handle_t *h, void *arg)
 {
 	gw_loop_t *lp = arg;
-	if (h == (uv_handle_t *)&lp->inbox.async)
+	if (bus_inbox_owns(&lp->inbox, h))
 		bus_inbox_close(&lp->inbox);
 	else if (!uv_is_closing(h))
 		uv_close(h, NULL);
@@ -364,7 +364,7 @@ static int loop_init(gw_loop_t *lp)
 	lp->loop.data = lp;
 	if ((rc = bus_inbox_init(&lp->inbox, &lp->loop, on_inbox)) != 0)
 		return rc;
-	lp->inbox.async.data = lp;
+	lp->inbox.data = lp;
 	if ((rc = uv_async_init(&lp->loop, &lp->stop_async, on_stop)) != 0)
 		return rc;
 	lp->stop_async.data = lp;

@@ -257,9 +257,9 @@ void rt_flush(router_t *r)
 	} while (r->pending > 0 && ++rounds < 16);
 }
 
-static void on_inbox(uv_async_t *a)
+static void on_inbox(bus_inbox_t *in)
 {
-	router_t *r = a->data;
+	router_t *r = in->data;
 	bus_msg_t *m = bus_drain(&r->inbox);
 	while (m) {
 		bus_msg_t *next = m->next;
@@ -305,7 +305,7 @@ static void on_stop(uv_async_t *a)
 {
 	router_t *r = a->data;
 	/* Take what is still queued, then refuse more. */
-	on_inbox(&r->inbox.async);
+	on_inbox(&r->inbox);
 	bus_inbox_close(&r->inbox);
 	uv_close((uv_handle_t *)&r->stop, NULL);
 	uv_timer_stop(&r->sweep);
@@ -339,7 +339,7 @@ int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs)
 		free(r);
 		return rc;
 	}
-	r->inbox.async.data = r;
+	r->inbox.data = r;
 	r->stop.data = r;
 	r->sweep.data = r;
 	r->sweep_cb = on_sweep;

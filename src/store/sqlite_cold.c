@@ -124,6 +124,11 @@ static const char *const sc_names[SC_STMT_COUNT] = {SC_STATEMENTS(SC_STMT_NAME)}
 #undef SC_STMT_NAME
 
 static void sc_flush(coldstore_t *cs);
+int sqlite_cold_open(coldstore_t **out, const char *path)
+{
+	return sqlite_cold_open_ex(out, path, 1);
+}
+
 static void sc_close(coldstore_t *cs);
 
 static const struct cold_ops sc_ops = {
@@ -607,7 +612,7 @@ static int migrate(sqlite3 *db)
 	return 0;
 }
 
-static int configure(sqlite3 *db)
+static int configure(sqlite3 *db, int sync_full)
 {
 	char mode[16];
 	int rc;
@@ -619,9 +624,13 @@ static int configure(sqlite3 *db)
 		LOGE("coldstore_no_wal", "journal_mode=%s", mode);
 		return -FC_ESTORE;
 	}
-	/* FULL: a commit is durable once COMMIT returns, also on power loss;
-	 * group commit is what keeps this affordable. */
-	if ((rc = db_exec(db, "synchronous", "PRAGMA synchronous = FULL")) < 0 ||
+	/* FULL: a commit is durable once COMMIT returns, also on power loss.
+	 * NORMAL (WAL): a commit survives any crash of the process, and a power
+	 * loss may roll back the last commits; group commit keeps FULL
+	 * affordable, NORMAL keeps fsync off the latency path. */
+	if ((rc = db_exec(db, "synchronous",
+			  sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")) <
+		    0 ||
 	    (rc = db_exec(db, "foreign_keys", "PRAGMA foreign_keys = ON")) < 0)
 		return rc;
 	/* Acked and expired ciphertext is overwritten, not left in free pages:
@@ -663,7 +672,7 @@ static void release(struct sqlite_cold *sc)
 	free(sc);
 }
 
-int sqlite_cold_open(coldstore_t **out, const char *path)
+int sqlite_cold_open_ex(coldstore_t **out, const char *path, int sync_full)
 {
 	*out = NULL;
 	if (!path || !path[0] || path[0] == ':' || path[strlen(path) - 1] == '/')
@@ -685,11 +694,11 @@ int sqlite_cold_open(coldstore_t **out, const char *path)
 		rc = src == SQLITE_NOMEM ? -ENOMEM : -FC_ESTORE;
 		goto fail;
 	}
-	if ((rc = configure(sc->db)) < 0 || (rc = migrate(sc->db)) < 0 ||
+	if ((rc = configure(sc->db, sync_full)) < 0 || (rc = migrate(sc->db)) < 0 ||
 	    (rc = prepare_all(sc)) < 0)
 		goto fail;
-	LOGI("coldstore_open", "engine=sqlite version=%s schema=%d", sqlite3_libversion(),
-	     SC_SCHEMA_VERSION);
+	LOGI("coldstore_open", "engine=sqlite version=%s schema=%d sync=%s", sqlite3_libversion(),
+	     SC_SCHEMA_VERSION, sync_full ? "full" : "normal");
 	*out = &sc->base;
 	return 0;
 fail:

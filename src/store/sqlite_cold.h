@@ -29,4 +29,11 @@
  * a newer schema version). */
 FC_WUR int sqlite_cold_open(coldstore_t **out, const char *path);
 
+/* As sqlite_cold_open(), choosing durability: sync_full 1 syncs every commit
+ * to stable storage (survives power loss); 0 writes every commit to the
+ * operating system before its callbacks run (survives any crash of the
+ * process, like a JetStream ack with default settings) without an fsync on
+ * the latency path. sqlite_cold_open() uses 1. */
+FC_WUR int sqlite_cold_open_ex(coldstore_t **out, const char *path, int sync_full);
+
 #endif

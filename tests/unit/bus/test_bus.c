@@ -19,9 +19,9 @@ typedef struct {
 	int order_ok;
 } sink_t;
 
-static void on_msgs(uv_async_t *a)
+static void on_msgs(bus_inbox_t *in)
 {
-	sink_t *s = a->data;
+	sink_t *s = in->data;
 	bus_msg_t *m = bus_drain(&s->in);
 	while (m) {
 		bus_msg_t *n = m->next;
@@ -60,7 +60,7 @@ static void test_mpsc_order_and_count(void **state)
 	s.order_ok = 1;
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(bus_inbox_init(&s.in, &loop, on_msgs), 0);
-	s.in.async.data = &s;
+	s.in.data = &s;
 	uv_thread_t th[PRODUCERS];
 	void *args[PRODUCERS][2];
 	for (int i = 0; i < PRODUCERS; i++) {
