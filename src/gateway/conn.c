@@ -92,7 +92,7 @@ static void on_closed(uv_handle_t *h)
 	gw_slot_release(lp, c);
 	if (!(c->flags & CF_ADMIN))
 		metrics_add(M_CONNECTIONS, -1);
-	free(c);
+	gw_conn_release(lp, c);
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -150,10 +150,15 @@ static void on_written(uv_write_t *req, int status)
 		gw_conn_close_now(c);
 		return;
 	}
-	if (c->out_head || ((c->flags & CF_TLS) && tls_conn_pending_out(&c->tls)))
+	if (c->out_head || ((c->flags & CF_TLS) && tls_conn_pending_out(&c->tls))) {
 		mark_dirty(c);
-	else if (c->flags & CF_CLOSE_AFTER_FLUSH)
+	} else if (c->flags & CF_CLOSE_AFTER_FLUSH) {
 		gw_conn_close_now(c);
+	} else if ((c->flags & CF_TLS) && tls_conn_handshake_done(&c->tls) && !c->tail_len) {
+		/* Everything written and nothing half-read: give the BIO buffers
+		 * back so an idle TLS connection holds no buffer. */
+		tls_conn_trim(&c->tls);
+	}
 }
 
 /* Moves TLS output into one ciphertext chunk at the front of the queue. */
@@ -868,7 +873,8 @@ void gw_conn_on_deadline(gw_conn_t *c, int kind, uint64_t now)
 
 static void free_unaccepted(uv_handle_t *h)
 {
-	free(h->data);
+	gw_conn_t *c = h->data;
+	gw_conn_release(c->lp, c);
 }
 
 void gw_on_connection(uv_stream_t *server, int status)
@@ -878,12 +884,12 @@ void gw_on_connection(uv_stream_t *server, int status)
 		LOGW("accept_failed", "loop=%u err=\"%s\"", lp->idx, uv_strerror(status));
 		return;
 	}
-	gw_conn_t *c = calloc(1, sizeof *c);
+	gw_conn_t *c = gw_conn_alloc(lp);
 	if (!c)
 		return;
 	c->lp = lp;
 	if (uv_tcp_init(&lp->loop, &c->tcp) != 0) {
-		free(c);
+		gw_conn_release(lp, c);
 		return;
 	}
 	c->tcp.data = c;

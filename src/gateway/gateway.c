@@ -153,6 +153,31 @@ gw_conn_t *gw_conn_lookup(gw_loop_t *lp, uint64_t id)
 	return (c && c->id == id && !(c->flags & CF_CLOSING)) ? c : NULL;
 }
 
+/* Connection structs come from a per-loop free list, so a reconnect storm
+ * reuses memory instead of churning the allocator. A zeroed struct is the
+ * valid initial state. */
+gw_conn_t *gw_conn_alloc(gw_loop_t *lp)
+{
+	gw_conn_t *c = lp->pool;
+	if (!c)
+		return calloc(1, sizeof *c);
+	lp->pool = c->dirty_next;
+	lp->npool--;
+	memset(c, 0, sizeof *c);
+	return c;
+}
+
+void gw_conn_release(gw_loop_t *lp, gw_conn_t *c)
+{
+	if (lp->npool >= GW_CONN_POOL) {
+		free(c);
+		return;
+	}
+	c->dirty_next = lp->pool;
+	lp->pool = c;
+	lp->npool++;
+}
+
 /* ---- admission control ---------------------------------------------------
  * A token bucket per loop bounds the rate of WebSocket upgrades, so a
  * reconnect storm after a restart is shaped instead of absorbed all at once.
@@ -615,6 +640,11 @@ static void loop_free(gw_loop_t *lp)
 		uv_walk(&lp->loop, close_all_handles, lp);
 		uv_run(&lp->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&lp->loop);
+	}
+	while (lp->pool) {
+		gw_conn_t *n = lp->pool->dirty_next;
+		free(lp->pool);
+		lp->pool = n;
 	}
 	free(lp->slots);
 	free(lp->free_slots);

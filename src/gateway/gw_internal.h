@@ -22,6 +22,7 @@
 #define GW_TW_TICK_MS 100
 #define GW_SLOT_BITS 24
 #define GW_LINGER_MS 2000
+#define GW_CONN_POOL 1024 /* closed connection structs kept for reuse per loop */
 
 typedef struct gw_loop gw_loop_t;
 typedef struct gw_conn gw_conn_t;
@@ -118,6 +119,8 @@ struct gw_loop {
 	uint32_t gen;
 	uint32_t nconns;
 	gw_conn_t *dirty;
+	gw_conn_t *pool; /* free list of connection structs, linked by dirty_next */
+	uint32_t npool;
 	/* timer wheel */
 	gw_conn_t *wheel[GW_TW_SLOTS];
 	uint64_t wheel_tick; /* last processed tick */
@@ -149,6 +152,8 @@ void gw_deadline_clear(gw_conn_t *c);
 void gw_slot_release(gw_loop_t *lp, gw_conn_t *c);
 int gw_slot_take(gw_loop_t *lp, gw_conn_t *c);
 gw_conn_t *gw_conn_lookup(gw_loop_t *lp, uint64_t id);
+gw_conn_t *gw_conn_alloc(gw_loop_t *lp);
+void gw_conn_release(gw_loop_t *lp, gw_conn_t *c);
 int gw_admit_upgrade(gw_loop_t *lp, uint32_t *retry_after_s);
 
 /* conn.c */

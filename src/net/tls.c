@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/buffer.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -186,6 +187,32 @@ size_t tls_conn_take_out(tls_conn_t *t, uint8_t *buf, size_t cap)
 {
 	int r = BIO_read(t->wbio, buf, (int)cap);
 	return r > 0 ? (size_t)r : 0;
+}
+
+static size_t bio_capacity(BIO *b)
+{
+	BUF_MEM *bm = NULL;
+	BIO_get_mem_ptr(b, &bm);
+	return bm ? bm->max : 0;
+}
+
+void tls_conn_trim(tls_conn_t *t)
+{
+	if (!t->ssl || BIO_ctrl_pending(t->rbio) || BIO_ctrl_pending(t->wbio))
+		return;
+	if (bio_capacity(t->rbio) + bio_capacity(t->wbio) == 0)
+		return;
+	BIO *nr = BIO_new(BIO_s_mem());
+	BIO *nw = BIO_new(BIO_s_mem());
+	if (!nr || !nw) {
+		BIO_free(nr);
+		BIO_free(nw);
+		return;
+	}
+	BIO_set_mem_eof_return(nr, -1);
+	SSL_set_bio(t->ssl, nr, nw); /* frees the old pair */
+	t->rbio = nr;
+	t->wbio = nw;
 }
 
 int tls_conn_handshake_done(const tls_conn_t *t)
