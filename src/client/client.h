@@ -63,11 +63,15 @@
 #define FCC_MAX_USERNAME 32
 #define FCC_MAX_URL 1100
 #define FCC_LINK_CODE_MAX 64
-/* Reconnect backoff with full jitter: uniform in [0, min(cap, base * 2^n)). */
 /* Path used when a server URL names no path ("ws://127.0.0.1:8080"). */
 #define FCC_DEFAULT_PATH "/v1/ws"
-#define FCC_BACKOFF_BASE_MS 250
-#define FCC_BACKOFF_CAP_MS 30000
+/* Reconnect backoff with full jitter: uniform in [0, min(cap, base * 2^n)).
+ * The short cap makes recovery after an outage quick and the arrivals at the
+ * returning server nearly uniform (every client soon draws from the same
+ * window); the server's admission control (503 + Retry-After slots) shapes
+ * what it accepts. Measured by tests/integration/test_storm.py (C17). */
+#define FCC_BACKOFF_BASE_MS 500
+#define FCC_BACKOFF_CAP_MS 5000
 
 typedef struct fcc fcc_t;
 
@@ -213,7 +217,7 @@ int fcc_auth(fcc_t *c) FC_WUR;
  * Closes any connection, waits a backoff delay and connects, authenticates
  * and syncs, repeating until it succeeds, a fatal error occurs (-FC_EAUTH,
  * -ENOENT, -EINVAL, -FC_ECONFIG) or max_wait_ms (negative: no limit) has
- * passed (-ETIMEDOUT). The delay is uniform in [0, min(30 s, 250 ms * 2^n))
+ * passed (-ETIMEDOUT). The delay is uniform in [0, min(5 s, 500 ms * 2^n))
  * for the n-th consecutive attempt (n restarts at 0 once a connection has
  * stayed authenticated for 60 s), plus whatever the server asked for
  * (GOAWAY reconnect_after_ms, Retry-After of a 503, at least 1 s after a

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "core/config.h"
@@ -130,6 +131,13 @@ static int serve(int argc, char **argv)
 		}
 	}
 	log_init(cfg.log_level, 2);
+	/* Every connection is a descriptor: use all the kernel allows us. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			LOGW("rlimit_nofile", "err=\"%s\"", strerror(errno));
+	}
 	int rc = mkdir_p(cfg.data);
 	if (rc < 0) {
 		fprintf(stderr, "fourcd: cannot create data directory %s: %s\n", cfg.data,

@@ -395,6 +395,7 @@ static int ws_upgrade(gw_conn_t *c, const http_req_t *req)
 	enqueue(c, ch);
 	c->state = ST_WS;
 	metrics_add(M_WS_UPGRADES, 1);
+	LOGD("ws_upgraded", "conn=%llu", (unsigned long long)c->id);
 	send_challenge(c);
 	gw_deadline_set(c, DL_AUTH, gw_now_ms(c->lp) + cfg_of(c)->auth_timeout_ms);
 	return 0;

@@ -196,9 +196,19 @@ int gw_admit_upgrade(gw_loop_t *lp, uint32_t *retry_after_s)
 		lp->tokens -= 1.0;
 		return 1;
 	}
-	double wait_s = (1.0 - lp->tokens) / rate;
-	uint32_t r = (uint32_t)wait_s + 1;
-	*retry_after_s = r;
+	/* A virtual queue: each refused client is given the next free
+	 * admission slot, so the refused come back spread at the admission
+	 * rate instead of all at once when one common Retry-After runs out. */
+	uint64_t step_ms = 1000 / (uint64_t)rate;
+	if (step_ms == 0)
+		step_ms = 1;
+	if (lp->next_slot_ms < now)
+		lp->next_slot_ms = now;
+	lp->next_slot_ms += step_ms;
+	uint64_t wait_ms = lp->next_slot_ms - now;
+	if (wait_ms > 60000)
+		wait_ms = 60000;
+	*retry_after_s = (uint32_t)((wait_ms + 999) / 1000);
 	return 0;
 }
 

@@ -127,6 +127,7 @@ struct gw_loop {
 	/* admission */
 	double tokens;
 	uint64_t tokens_ms;
+	uint64_t next_slot_ms; /* virtual queue of refused upgrades */
 	int stopping;
 	uint64_t stop_deadline_ms;
 	uint8_t rbuf[GW_RBUF];

@@ -774,3 +774,19 @@ def test_c15_backpressure_keeps_every_byte_in_order(fourcd_factory, tls):
                 pc.pump(read=True, timeout=0.2)
     finally:
         pc.close()
+
+
+def test_c17_refused_upgrades_get_spread_retry_after(fourcd_factory):
+    """Each refused upgrade is given the next free admission slot, so a
+    storm of refused clients returns spread at the admission rate instead of
+    all together when one shared Retry-After runs out."""
+    srv = fourcd_factory(config={"limits": {"upgrade_rate": 1, "upgrade_burst": 1}})
+    with srv.raw() as first:
+        assert first.ws_handshake().status == 101
+        retries = []
+        for _ in range(6):
+            with srv.raw() as conn:
+                resp = conn.ws_handshake()
+                assert resp.status == 503, str(resp)
+                retries.append(int(resp.header("Retry-After")))
+    assert retries == [1, 2, 3, 4, 5, 6], retries

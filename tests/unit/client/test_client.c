@@ -387,6 +387,33 @@ static void test_decrypt_and_peer_rule(void **state)
 	tmpdir_remove(root);
 }
 
+/* Backoff: full jitter below min(cap, base * 2^n); hints are a floor with at
+ * most 10% jitter on top. */
+static void test_retry_delays(void **state)
+{
+	(void)state;
+	for (unsigned attempt = 0; attempt < 12; attempt++) {
+		uint32_t cap = FCC_BACKOFF_BASE_MS << (attempt > 7 ? 7 : attempt);
+		if (cap > FCC_BACKOFF_CAP_MS)
+			cap = FCC_BACKOFF_CAP_MS;
+		uint32_t lo = UINT32_MAX, hi = 0;
+		for (int i = 0; i < 2000; i++) {
+			uint32_t d = fcc_retry_delay_ms(0, attempt);
+			lo = d < lo ? d : lo;
+			hi = d > hi ? d : hi;
+		}
+		assert_true(lo >= 1 && hi <= cap);
+		/* Full jitter really spreads: both ends of the window are used. */
+		assert_true(lo < cap / 10 + 2);
+		assert_true(hi > cap - cap / 10 - 1);
+	}
+	for (int i = 0; i < 1000; i++) {
+		uint32_t d = fcc_retry_delay_ms(2000, 3);
+		assert_true(d >= 2000 && d <= 2200);
+	}
+	assert_true(fcc_retry_delay_ms(600000, 0) <= 66000); /* hints are capped at 60 s */
+}
+
 int main(void)
 {
 	log_init(LOG_ERROR, 2);
@@ -394,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_inner_bytes),           cmocka_unit_test(test_inner_refusals),
 		cmocka_unit_test(test_profile_files),         cmocka_unit_test(test_order_and_gaps),
 		cmocka_unit_test(test_decrypt_and_peer_rule),
+		cmocka_unit_test(test_retry_delays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
