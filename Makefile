@@ -100,4 +100,5 @@ lint:
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJS:.o=.d)
+# Header dependencies of every object and test binary (written by -MMD).
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

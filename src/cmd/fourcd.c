@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "gateway/gateway.h"
 #include "router/router.h"
+#include "store/mem_hot.h"
 #include "store/sqlite_cold.h"
 
 #define FOURC_VERSION "0.1.0"
@@ -152,9 +153,16 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "fourcd: cannot open store %s: %s\n", dbpath, err_str(rc));
 		return 1;
 	}
-	router_t *rt = NULL;
-	if ((rc = router_create(&rt, &cfg, cs)) != 0) {
+	hotstore_t *hs = NULL;
+	if ((rc = mem_hot_open(&hs)) != 0) {
 		cold_close(cs);
+		fprintf(stderr, "fourcd: hot store: %s\n", err_str(rc));
+		return 1;
+	}
+	router_t *rt = NULL;
+	if ((rc = router_create(&rt, &cfg, cs, hs)) != 0) {
+		cold_close(cs);
+		hot_close(hs);
 		fprintf(stderr, "fourcd: router: %s\n", err_str(rc));
 		return 1;
 	}

@@ -17,6 +17,7 @@ void config_defaults(fc_config_t *c)
 	snprintf(c->tls_listen, sizeof c->tls_listen, "127.0.0.1:8443");
 	snprintf(c->admin, sizeof c->admin, "127.0.0.1:9100");
 	snprintf(c->data, sizeof c->data, "./var");
+	snprintf(c->verifier, sizeof c->verifier, "invite");
 	c->loops = 0;
 	c->max_message = 1u << 20;
 	c->max_header_bytes = 8192;
@@ -157,6 +158,11 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 			return NULL;
 		}
 	} else if (strcmp(sec, "accounts") == 0) {
+		if (strcmp(key, "verifier") == 0) {
+			if (strcmp(val, "invite") != 0 && strcmp(val, "open") != 0)
+				return "expected invite or open";
+			return set_str(c->verifier, sizeof c->verifier, val) ? "value too long" : NULL;
+		}
 		if (strcmp(key, "invite_codes") == 0)
 			return set_invites(c, val) ? "too many or too long codes (16 x 63)" : NULL;
 		if (strcmp(key, "max_devices") == 0) {

@@ -39,6 +39,7 @@ typedef struct fc_config {
 	uint32_t max_connections; /* per process */
 	uint32_t max_inflight;    /* requests in flight per connection */
 	/* [accounts] */
+	char verifier[32]; /* registration gate: "invite" or "open" */
 	char invites[CONFIG_MAX_INVITES][64];
 	unsigned n_invites;
 	uint32_t max_devices;

@@ -47,17 +47,6 @@ static void bad_request(router_t *r, bus_msg_t *m, uint32_t req_id, int rc)
 
 /* ---- accounts and devices ----------------------------------------------- */
 
-static int invite_ok(router_t *r, slice_t invite)
-{
-	int ok = 0;
-	for (unsigned i = 0; i < r->cfg.n_invites; i++) {
-		size_t n = strlen(r->cfg.invites[i]);
-		if (n == invite.len && sodium_memcmp(r->cfg.invites[i], invite.ptr, n) == 0)
-			ok = 1;
-	}
-	return ok;
-}
-
 static int collect_prekeys(rt_req_t *q, wire_list_t l, cold_prekey_t **out)
 {
 	cold_prekey_t *a = calloc(l.count ? l.count : 1, sizeof *a);
@@ -77,6 +66,48 @@ static int collect_prekeys(rt_req_t *q, wire_list_t l, cold_prekey_t **out)
 	return (int)n;
 }
 
+/* After presence is recorded: the older connection of the same device, if
+ * any, is closed (one live connection per device: the newer one wins). */
+static void close_replaced(rt_req_t *q, const hot_presence_t *prev)
+{
+	if (prev && prev->found && (prev->gw != q->gw || prev->conn_id != q->conn_id)) {
+		rt_send_close(q->r, prev->gw, prev->conn_id, 1008);
+		LOGI("session_replaced", "account=%llu device=%u", (unsigned long long)q->aux,
+		     q->aux_dev);
+	}
+}
+
+/* Presence is recorded BEFORE the client hears REGISTERED/AUTH_OK: any
+ * message committed after that moment is pushed live, and the client's
+ * SYNC (sent after the answer) covers everything before it. */
+static int bind_presence(rt_req_t *q, uint64_t account, uint32_t device, hot_presence_cb cb)
+{
+	q->aux = account;
+	q->aux_dev = device;
+	hot_dev_t d = {account, device};
+	return hot_presence_set(q->r->hs, d, q->gw, q->conn_id, cb, q);
+}
+
+static void after_presence_registered(void *arg, int status, const hot_presence_t *prev)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	close_replaced(q, prev);
+	rt_send_authed(r, q->gw, q->conn_id, q->aux, q->aux_dev);
+	wire_registered_t reg = {.account = q->aux, .device = q->aux_dev};
+	if (wire_registered_encode(&r->out, q->req_id, &reg) != 0)
+		wire_buf_reset(&r->out);
+	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	metrics_add(M_REGISTRATIONS, 1);
+	LOGI("device_registered", "account=%llu device=%u linked=%d", (unsigned long long)q->aux,
+	     q->aux_dev, q->type == WIRE_MSG_LINK_DEVICE);
+	rt_req_done(q);
+}
+
 static void after_registered(void *arg, int status, const cold_register_res_t *res)
 {
 	rt_req_t *q = arg;
@@ -91,17 +122,10 @@ static void after_registered(void *arg, int status, const cold_register_res_t *r
 		rt_req_fail(q, status);
 		return;
 	}
-	rt_presence_set(r, res->account_id, res->device_id, q->gw, q->conn_id);
-	rt_send_authed(r, q->gw, q->conn_id, res->account_id, res->device_id);
-	wire_registered_t reg = {.account = res->account_id, .device = res->device_id};
-	if (wire_registered_encode(&r->out, q->req_id, &reg) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
-	metrics_add(M_REGISTRATIONS, 1);
-	LOGI("device_registered", "account=%llu device=%u linked=%d",
-	     (unsigned long long)res->account_id, res->device_id,
-	     q->type == WIRE_MSG_LINK_DEVICE);
-	rt_req_done(q);
+	(void)r;
+	int rc = bind_presence(q, res->account_id, res->device_id, after_presence_registered);
+	if (rc != 0)
+		rt_req_fail(q, rc);
 }
 
 static void do_register(rt_req_t *q, const uint8_t *auth_pub, const wire_keys_t *k,
@@ -149,7 +173,7 @@ static void h_register(rt_req_t *q)
 	const wire_register_t *m = &q->msg.u.reg;
 	uint8_t sm[WIRE_SIGMSG_MAX];
 	size_t n = wire_register_sigmsg(sm, q->m->nonce, m->auth_pub);
-	if (!invite_ok(q->r, m->invite)) {
+	if (!q->r->verifier.check(&q->r->verifier, m->invite)) {
 		metrics_err(E_AUTH_FAILED);
 		LOGI("register_refused", "conn=%llu reason=invite", (unsigned long long)q->conn_id);
 		rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_BAD_INVITE, 0,
@@ -167,6 +191,21 @@ static void h_register(rt_req_t *q)
 	do_register(q, m->auth_pub, &m->keys, account, 1);
 }
 
+static void after_link_taken(void *arg, int status, uint64_t account)
+{
+	rt_req_t *q = arg;
+	if (status == -FC_ENOTFOUND) {
+		auth_failed(q, "bad_link_code");
+		return;
+	}
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	const wire_link_device_t *m = &q->msg.u.link_device;
+	do_register(q, m->auth_pub, &m->keys, account, 0);
+}
+
 static void h_link_device(rt_req_t *q)
 {
 	const wire_link_device_t *m = &q->msg.u.link_device;
@@ -176,12 +215,9 @@ static void h_link_device(rt_req_t *q)
 		auth_failed(q, "bad_signature");
 		return;
 	}
-	uint64_t account = rt_link_take(q->r, m->code);
-	if (!account) {
-		auth_failed(q, "bad_link_code");
-		return;
-	}
-	do_register(q, m->auth_pub, &m->keys, account, 0);
+	int rc = hot_link_take(q->r->hs, m->code, after_link_taken, q);
+	if (rc != 0)
+		rt_req_fail(q, rc);
 }
 
 static void after_keys_status(void *arg, int status, const cold_keys_res_t *res)
@@ -197,6 +233,8 @@ static void after_keys_status(void *arg, int status, const cold_keys_res_t *res)
 	rt_req_done(q);
 }
 
+static void after_presence_auth(void *arg, int status, const hot_presence_t *prev);
+
 static void after_auth_fetch(void *arg, int status, const cold_fetch_res_t *res)
 {
 	rt_req_t *q = arg;
@@ -206,9 +244,26 @@ static void after_auth_fetch(void *arg, int status, const cold_fetch_res_t *res)
 		return;
 	}
 	const wire_auth_t *m = &q->msg.u.auth;
-	rt_presence_set(r, m->account, m->device, q->gw, q->conn_id);
+	q->aux3 = res->head_seq; /* kept for AUTH_OK while presence is bound */
+	q->aux2 = res->acked_seq;
+	int rc = bind_presence(q, m->account, m->device, after_presence_auth);
+	if (rc != 0)
+		rt_req_fail(q, rc);
+	(void)r;
+}
+
+static void after_presence_auth(void *arg, int status, const hot_presence_t *prev)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	close_replaced(q, prev);
+	const wire_auth_t *m = &q->msg.u.auth;
 	rt_send_authed(r, q->gw, q->conn_id, m->account, m->device);
-	wire_auth_ok_t ok = {.head_seq = res->head_seq, .acked_seq = res->acked_seq};
+	wire_auth_ok_t ok = {.head_seq = q->aux3, .acked_seq = q->aux2};
 	if (wire_auth_ok_encode(&r->out, q->req_id, &ok) != 0)
 		wire_buf_reset(&r->out);
 	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
@@ -255,22 +310,51 @@ static void h_auth(rt_req_t *q)
 	SUBMIT(q, cold_device_get(q->r->cs, m->account, m->device, after_auth_device, q));
 }
 
-static void h_link_begin(rt_req_t *q)
+static void after_link_put(void *arg, int status, uint64_t account)
 {
+	rt_req_t *q = arg;
 	router_t *r = q->r;
-	char code[RT_LINK_CODE_LEN + 1];
-	int rc = rt_link_create(r, q->account, code);
-	if (rc != 0) {
+	(void)account;
+	if (status == -FC_ELIMIT) {
 		rt_send_error(r, q->gw, q->conn_id, q->req_id, WIRE_ERR_RATE_LIMITED, 5000,
 			      "too many pending link codes");
 		rt_req_done(q);
 		return;
 	}
-	wire_link_code_t lc = {.code = slice_make(code, RT_LINK_CODE_LEN),
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	wire_link_code_t lc = {.code = slice_make(q->arr, RT_LINK_CODE_LEN),
 			       .expires_in_s = r->cfg.link_code_ttl_s};
 	if (wire_link_code_encode(&r->out, q->req_id, &lc) != 0)
 		wire_buf_reset(&r->out);
 	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_req_done(q);
+}
+
+static void h_link_begin(rt_req_t *q)
+{
+	char *code = malloc(RT_LINK_CODE_LEN + 1);
+	if (!code) {
+		rt_req_fail(q, -ENOMEM);
+		return;
+	}
+	q->arr = code;
+	rt_link_code_make(code);
+	int rc = hot_link_put(q->r->hs, slice_make(code, RT_LINK_CODE_LEN), q->account,
+			      (uint64_t)q->r->cfg.link_code_ttl_s * 1000, after_link_put, q);
+	if (rc != 0)
+		rt_req_fail(q, rc);
+}
+
+/* The removed device's live connection, if any, is closed. */
+static void after_removed_presence(void *arg, int status, const hot_presence_t *prev)
+{
+	rt_req_t *q = arg;
+	reply_ok(q);
+	if (status == 0 && prev->found)
+		rt_send_close(q->r, prev->gw, prev->conn_id, 1008);
 	rt_req_done(q);
 }
 
@@ -282,16 +366,14 @@ static void after_removed(void *arg, int status, const cold_remove_res_t *res)
 		rt_req_fail(q, status);
 		return;
 	}
-	rt_presence_t *p = rt_presence_get(r, res->account_id, res->device_id);
-	int self = res->device_id == q->device;
-	reply_ok(q);
-	if (p) {
-		rt_send_close(r, p->gw, p->conn_id, 1008);
-		rt_presence_drop(r, res->account_id, res->device_id, 0, 0);
-	}
 	LOGI("device_removed", "account=%llu device=%u self=%d",
-	     (unsigned long long)res->account_id, res->device_id, self);
-	rt_req_done(q);
+	     (unsigned long long)res->account_id, res->device_id, res->device_id == q->device);
+	hot_dev_t d = {res->account_id, res->device_id};
+	int rc = hot_presence_drop(r->hs, d, 0, 0, after_removed_presence, q);
+	if (rc != 0) {
+		reply_ok(q);
+		rt_req_done(q);
+	}
 }
 
 static void after_remove_check(void *arg, int status, const cold_devices_res_t *res)
@@ -417,6 +499,19 @@ static void h_keys_upload(rt_req_t *q)
 	SUBMIT(q, cold_keys_upload(q->r->cs, &k, after_keys_upload, q));
 }
 
+static void after_owner_lookup(void *arg, int status, const hot_presence_t *res, size_t n)
+{
+	rt_req_t *q = arg;
+	router_t *r = q->r;
+	if (status == 0 && n == 1 && res[0].found) {
+		wire_prekeys_low_t low = {.remaining = (uint32_t)q->aux2};
+		if (wire_prekeys_low_encode(&r->out, 0, &low) != 0)
+			wire_buf_reset(&r->out);
+		rt_send_buf(r, res[0].gw, res[0].conn_id, &r->out, 0);
+	}
+	rt_req_done(q);
+}
+
 static void after_bundle(void *arg, int status, const cold_bundle_res_t *res)
 {
 	rt_req_t *q = arg;
@@ -439,13 +534,13 @@ static void after_bundle(void *arg, int status, const cold_bundle_res_t *res)
 	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
 	if (res->otpk_id)
 		metrics_add(M_PREKEYS_CLAIMED, 1);
-	/* The owner learns at once when its pool runs low. */
-	rt_presence_t *p = rt_presence_get(r, res->account_id, res->device_id);
-	if (p && res->otpk_id && res->remaining < r->cfg.prekey_low_threshold) {
-		wire_prekeys_low_t low = {.remaining = res->remaining};
-		if (wire_prekeys_low_encode(&r->out, 0, &low) != 0)
-			wire_buf_reset(&r->out);
-		rt_send_buf(r, p->gw, p->conn_id, &r->out, 0);
+	/* The owner learns at once when its pool runs low (if it is online;
+	 * otherwise at its next authentication). */
+	if (res->otpk_id && res->remaining < r->cfg.prekey_low_threshold) {
+		q->aux2 = res->remaining;
+		hot_dev_t d = {res->account_id, res->device_id};
+		if (hot_presence_get(r->hs, &d, 1, after_owner_lookup, q) == 0)
+			return;
 	}
 	rt_req_done(q);
 }
@@ -458,27 +553,60 @@ static void h_bundle_fetch(rt_req_t *q)
 
 /* ---- messaging ------------------------------------------------------------------ */
 
-static void deliver_live(rt_req_t *q, const cold_append_res_t *res, uint64_t ts)
+/* Pushes the new entries to the recipients' live connections. The seqs are
+ * kept in the request's entry array (the store's result dies with its
+ * callback) while one batched presence lookup is in flight. */
+typedef struct live_entry {
+	cold_entry_t e;
+	uint64_t seq;
+} live_entry_t;
+
+static void after_live_lookup(void *arg, int status, const hot_presence_t *pres, size_t n)
 {
+	rt_req_t *q = arg;
 	router_t *r = q->r;
-	const cold_entry_t *ents = q->arr;
-	for (size_t i = 0; i < res->count; i++) {
-		rt_presence_t *p =
-			rt_presence_get(r, res->seqs[i].account_id, res->seqs[i].device_id);
-		if (!p)
+	const live_entry_t *le = q->arr;
+	for (size_t i = 0; status == 0 && i < n; i++) {
+		if (!pres[i].found)
 			continue;
-		wire_deliver_t d = {.seq = res->seqs[i].seq,
+		wire_deliver_t d = {.seq = le[i].seq,
 				    .sender_account = q->account,
 				    .sender_device = q->device,
-				    .timestamp_ms = ts,
-				    .ciphertext = ents[i].ciphertext};
+				    .timestamp_ms = q->aux2,
+				    .ciphertext = le[i].e.ciphertext};
 		if (wire_deliver_encode(&r->out, 0, &d) != 0) {
 			wire_buf_reset(&r->out);
 			continue;
 		}
-		rt_send_bytes(r, p->gw, p->conn_id, r->out.p, r->out.len, 0, q->t0_us);
+		rt_send_bytes(r, pres[i].gw, pres[i].conn_id, r->out.p, r->out.len, 0, q->t0_us);
 		wire_buf_reset(&r->out);
 		metrics_add(M_MSG_DELIVERED, 1);
+	}
+	free(q->arr2);
+	q->arr2 = NULL;
+	rt_req_done(q);
+}
+
+/* Takes over q (finishes it). */
+static void deliver_live(rt_req_t *q, const cold_append_res_t *res, uint64_t ts)
+{
+	live_entry_t *le = q->arr;
+	hot_dev_t *devs = calloc(res->count, sizeof *devs);
+	if (!devs) {
+		rt_req_done(q);
+		return;
+	}
+	for (size_t i = 0; i < res->count; i++) {
+		le[i].seq = res->seqs[i].seq;
+		devs[i] = (hot_dev_t){res->seqs[i].account_id, res->seqs[i].device_id};
+	}
+	q->aux2 = ts;
+	free(q->arr2); /* the store's entry array has served its purpose */
+	q->arr2 = devs;
+	if (hot_presence_get(q->r->hs, devs, res->count, after_live_lookup, q) != 0) {
+		free(devs);
+		q->arr2 = NULL;
+		rt_req_done(q);
 	}
 }
 
@@ -513,13 +641,13 @@ static void after_append(void *arg, int status, const cold_append_res_t *res)
 	if (wire_accepted_encode(&r->out, q->req_id, &acc) != 0)
 		wire_buf_reset(&r->out);
 	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
-	if (res->duplicate) {
-		metrics_add(M_MSG_DUPLICATE, 1);
-	} else {
-		metrics_add(M_MSG_ACCEPTED, 1);
-		deliver_live(q, res, res->timestamp_ms);
+	if (res->duplicate || res->count == 0) {
+		metrics_add(M_MSG_DUPLICATE, res->duplicate ? 1 : 0);
+		rt_req_done(q);
+		return;
 	}
-	rt_req_done(q);
+	metrics_add(M_MSG_ACCEPTED, 1);
+	deliver_live(q, res, res->timestamp_ms);
 }
 
 static void h_send(rt_req_t *q)
@@ -532,12 +660,18 @@ static void h_send(rt_req_t *q)
 		rt_req_done(q);
 		return;
 	}
+	/* Entries keep room for their seqs (filled for live delivery); the
+	 * store gets a plain cold_entry_t array built alongside. */
+	live_entry_t *le = calloc(m->envelopes.count, sizeof *le);
 	cold_entry_t *ents = calloc(m->envelopes.count, sizeof *ents);
-	if (!ents) {
+	if (!le || !ents) {
+		free(le);
+		free(ents);
 		rt_req_fail(q, -ENOMEM);
 		return;
 	}
-	q->arr = ents;
+	q->arr = le;
+	q->arr2 = ents;
 	wire_iter_t it;
 	wire_envelope_t e;
 	size_t n = 0;
@@ -556,6 +690,7 @@ static void h_send(rt_req_t *q)
 		ents[n].account_id = e.account;
 		ents[n].device_id = e.device;
 		ents[n].ciphertext = e.ciphertext;
+		le[n].e = ents[n];
 		n++;
 	}
 	uint64_t now = rt_now_ms();

@@ -21,118 +21,17 @@ uint64_t rt_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- presence ------------------------------------------------------------ */
-
-static uint32_t pres_hash(uint64_t account, uint32_t device)
-{
-	uint64_t h = account * 0x9E3779B97F4A7C15ull ^ (uint64_t)device * 0xC2B2AE3D27D4EB4Full;
-	return (uint32_t)(h >> 40) & (RT_PRES_BUCKETS - 1);
-}
-
-rt_presence_t *rt_presence_get(router_t *r, uint64_t account, uint32_t device)
-{
-	for (rt_presence_t *p = r->pres[pres_hash(account, device)]; p; p = p->next)
-		if (p->account == account && p->device == device)
-			return p;
-	return NULL;
-}
-
-void rt_presence_set(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
-		     uint64_t conn_id)
-{
-	rt_presence_t *p = rt_presence_get(r, account, device);
-	if (p) {
-		if (p->gw != gw || p->conn_id != conn_id) {
-			/* One live connection per device: the newer one wins. */
-			rt_send_close(r, p->gw, p->conn_id, 1008);
-			LOGI("session_replaced", "account=%llu device=%u",
-			     (unsigned long long)account, device);
-		}
-	} else {
-		p = calloc(1, sizeof *p);
-		if (!p)
-			return;
-		uint32_t b = pres_hash(account, device);
-		p->next = r->pres[b];
-		r->pres[b] = p;
-		p->account = account;
-		p->device = device;
-	}
-	p->gw = gw;
-	p->conn_id = conn_id;
-}
-
-void rt_presence_drop(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
-		      uint64_t conn_id)
-{
-	rt_presence_t **pp = &r->pres[pres_hash(account, device)];
-	while (*pp) {
-		rt_presence_t *p = *pp;
-		if (p->account == account && p->device == device &&
-		    (conn_id == 0 || (p->gw == gw && p->conn_id == conn_id))) {
-			*pp = p->next;
-			free(p);
-			return;
-		}
-		pp = &p->next;
-	}
-}
-
-static void presence_free_all(router_t *r)
-{
-	for (uint32_t i = 0; i < RT_PRES_BUCKETS; i++) {
-		rt_presence_t *p = r->pres[i];
-		while (p) {
-			rt_presence_t *n = p->next;
-			free(p);
-			p = n;
-		}
-		r->pres[i] = NULL;
-	}
-}
-
 /* ---- link codes (hot state; a lost code just means linking again) -------- */
 
 static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";
 
-int rt_link_create(router_t *r, uint64_t account, char out[RT_LINK_CODE_LEN + 1])
+void rt_link_code_make(char out[RT_LINK_CODE_LEN + 1])
 {
-	uint64_t now = rt_now_ms();
-	int slot = -1;
-	for (int i = 0; i < RT_LINK_MAX; i++) {
-		if (!r->links[i].account || r->links[i].expires_ms <= now) {
-			slot = i;
-			break;
-		}
-	}
-	if (slot < 0)
-		return -FC_ELIMIT;
 	uint8_t rnd[RT_LINK_CODE_LEN];
 	randombytes_buf(rnd, sizeof rnd);
 	for (int i = 0; i < RT_LINK_CODE_LEN; i++)
 		out[i] = b32[rnd[i] & 31];
 	out[RT_LINK_CODE_LEN] = 0;
-	memcpy(r->links[slot].code, out, RT_LINK_CODE_LEN + 1);
-	r->links[slot].account = account;
-	r->links[slot].expires_ms = now + (uint64_t)r->cfg.link_code_ttl_s * 1000;
-	return 0;
-}
-
-uint64_t rt_link_take(router_t *r, slice_t code)
-{
-	uint64_t now = rt_now_ms();
-	if (code.len != RT_LINK_CODE_LEN)
-		return 0;
-	for (int i = 0; i < RT_LINK_MAX; i++) {
-		rt_link_t *l = &r->links[i];
-		if (l->account && l->expires_ms > now &&
-		    sodium_memcmp(l->code, code.ptr, RT_LINK_CODE_LEN) == 0) {
-			uint64_t a = l->account;
-			memset(l, 0, sizeof *l); /* one use only */
-			return a;
-		}
-	}
-	return 0;
 }
 
 /* ---- bus output ------------------------------------------------------------ */
@@ -226,6 +125,7 @@ void rt_req_done(rt_req_t *q)
 	q->r->pending--;
 	bus_msg_free(q->m);
 	free(q->arr);
+	free(q->arr2);
 	free(q);
 }
 
@@ -267,8 +167,12 @@ static void on_inbox(bus_inbox_t *in)
 		if (m->kind == BUS_REQUEST) {
 			rt_dispatch(r, m); /* takes ownership */
 		} else {
-			if (m->kind == BUS_CONN_CLOSED && m->account)
-				rt_presence_drop(r, m->account, m->device, m->gw, m->conn_id);
+			if (m->kind == BUS_CONN_CLOSED && m->account) {
+				hot_dev_t d = {m->account, m->device};
+				if (hot_presence_drop(r->hs, d, m->gw, m->conn_id, NULL, NULL) != 0)
+					LOGW("presence_drop_failed", "conn=%llu",
+					     (unsigned long long)m->conn_id);
+			}
 			bus_msg_free(m);
 		}
 		m = next;
@@ -318,15 +222,24 @@ static void router_main(void *arg)
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	cold_close(r->cs);
 	r->cs = NULL;
+	hot_close(r->hs);
+	r->hs = NULL;
 }
 
-int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs)
+int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs, hotstore_t *hs)
 {
 	router_t *r = calloc(1, sizeof *r);
 	if (!r)
 		return -ENOMEM;
 	r->cfg = *cfg;
 	r->cs = cs;
+	r->hs = hs;
+	if (verifier_init(&r->verifier, &r->cfg) != 0) {
+		free(r);
+		return -FC_ECONFIG;
+	}
+	if (strcmp(r->verifier.name, "open") == 0)
+		LOGW("registration_open", "verifier=open anyone can register");
 	wire_buf_init(&r->out, WIRE_MAX_FRAME);
 	int rc = uv_loop_init(&r->loop);
 	if (rc == 0)
@@ -371,7 +284,6 @@ void router_stop(router_t *r)
 	uv_async_send(&r->stop);
 	uv_thread_join(&r->thread);
 	uv_loop_close(&r->loop);
-	presence_free_all(r);
 	wire_buf_free(&r->out);
 	free(r->gws);
 	free(r);

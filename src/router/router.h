@@ -2,9 +2,9 @@
  * router: the business logic of the embedded profile, on its own thread and
  * libuv loop. It receives client requests from the gateway loops over the
  * bus, checks them (signatures, invites, limits, device sets), persists
- * through the coldstore seam, and answers and fans out over the bus. It keeps
- * presence (which connection serves which device) and pending link codes as
- * hot state in memory; everything durable lives behind coldstore.
+ * through the coldstore seam, and answers and fans out over the bus.
+ * Presence (which connection serves which device) and pending link codes
+ * live behind the hotstore seam; everything durable behind coldstore.
  *
  * Batching: every wake-up drains the whole inbox, submits all the resulting
  * store operations, then flushes the store once, so concurrent senders share
@@ -16,12 +16,13 @@
 #include "bus/bus.h"
 #include "core/config.h"
 #include "store/coldstore.h"
+#include "store/hotstore.h"
 
 typedef struct router router_t;
 
-/* Creates the router over an open store (the router takes ownership of cs and
- * closes it in router_stop()). Not started. */
-int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs);
+/* Creates the router over open stores (the router takes ownership of cs and
+ * hs and closes them in router_stop()). Not started. */
+int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs, hotstore_t *hs);
 
 /* The inbox gateways push requests to. Valid after router_create(). */
 bus_inbox_t *router_inbox(router_t *r);

@@ -9,28 +9,16 @@
 
 #include "proto/wire.h"
 #include "router/router.h"
+#include "router/verifier.h"
+#include "store/hotstore.h"
 
-#define RT_PRES_BUCKETS 65536
-#define RT_LINK_MAX 1024
 #define RT_LINK_CODE_LEN 10
-
-typedef struct rt_presence {
-	struct rt_presence *next;
-	uint64_t account;
-	uint32_t device;
-	uint16_t gw;
-	uint64_t conn_id;
-} rt_presence_t;
-
-typedef struct rt_link {
-	char code[RT_LINK_CODE_LEN + 1];
-	uint64_t account;
-	uint64_t expires_ms;
-} rt_link_t;
 
 struct router {
 	fc_config_t cfg;
 	coldstore_t *cs;
+	hotstore_t *hs;
+	reg_verifier_t verifier;
 	uv_loop_t loop;
 	uv_thread_t thread;
 	bus_inbox_t inbox;
@@ -41,8 +29,6 @@ struct router {
 	unsigned ngw;
 	int pending; /* store operations awaiting their callback */
 	wire_buf_t out; /* scratch encoder, reset after each frame */
-	rt_presence_t *pres[RT_PRES_BUCKETS];
-	rt_link_t links[RT_LINK_MAX];
 };
 
 /* One request in flight through the store. Owns the bus message whose bytes
@@ -57,22 +43,17 @@ typedef struct rt_req {
 	uint32_t req_id;
 	uint8_t type;
 	wire_msg_t msg; /* decoded request, views m->data */
-	void *arr;      /* scratch array owned by the request (prekeys, entries) */
+	void *arr;      /* scratch arrays owned by the request (prekeys, entries) */
+	void *arr2;
 	uint64_t t0_us;
-	uint64_t aux;
+	uint64_t aux, aux2, aux3; /* per-handler scratch values */
+	uint32_t aux_dev;
 } rt_req_t;
 
 uint64_t rt_now_ms(void);
 
-rt_presence_t *rt_presence_get(router_t *r, uint64_t account, uint32_t device);
-void rt_presence_set(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
-		     uint64_t conn_id);
-/* conn_id 0 drops whatever connection holds the device. */
-void rt_presence_drop(router_t *r, uint64_t account, uint32_t device, uint16_t gw,
-		      uint64_t conn_id);
-
-int rt_link_create(router_t *r, uint64_t account, char out[RT_LINK_CODE_LEN + 1]);
-uint64_t rt_link_take(router_t *r, slice_t code);
+/* Writes a fresh random link code (RT_LINK_CODE_LEN characters + NUL). */
+void rt_link_code_make(char out[RT_LINK_CODE_LEN + 1]);
 
 void rt_send_bytes(router_t *r, uint16_t gw, uint64_t conn_id, const uint8_t *p, size_t n,
 		   int final, uint64_t t0_us);

@@ -369,3 +369,12 @@ def test_only_device_cannot_be_removed(server):
         a.request(T["DEVICE_REMOVE"], u32(7))
     assert err_code(e) == ERR["NOT_FOUND"]
     assert a.devices(a.account) == [1]
+
+
+def test_open_verifier_admits_any_token(fourcd_factory):
+    srv = fourcd_factory(config={"accounts": {"verifier": "open", "invite_codes": None}},
+                         allow_errors=False)
+    d = Device(url(srv)).connect()
+    d.register(invite="anything-at-all")
+    assert d.device == 1
+    assert "event=registration_open" in srv.log_path.read_text()

@@ -90,6 +90,8 @@ static void test_errors_name_file_line_key(void **state)
 	expect_error("[server]\nloops = -1\n", "2: [server] loops: expected an integer in [0, 64]");
 	expect_error("[server]\nloops = 2x\n", "2: [server] loops: expected an integer in [0, 64]");
 	expect_error("[server]\nthis line has no equals sign\n", "2: syntax error");
+	expect_error("[accounts]\nverifier = sms\n", "2: [accounts] verifier: expected invite or open");
+	expect_error("[store]\nsync = sometimes\n", "2: [store] sync: expected normal or full");
 }
 
 static void test_missing_file(void **state)

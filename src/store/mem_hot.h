@@ -1,0 +1,15 @@
+/*
+ * mem_hot: the embedded profile's hotstore, in process memory. Presence is a
+ * chained hash table; link codes a small fixed table with expiry. Every
+ * operation completes inline (its callback runs before the call returns).
+ */
+#ifndef FC_STORE_MEM_HOT_H
+#define FC_STORE_MEM_HOT_H
+
+#include "store/hotstore.h"
+
+#define MEM_HOT_LINKS 1024 /* pending link codes at most */
+
+FC_WUR int mem_hot_open(hotstore_t **out);
+
+#endif
