@@ -747,8 +747,18 @@ static void after_fetch(void *arg, int status, const cold_fetch_res_t *res)
 		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
 	}
 	uint64_t last = after;
+	/* A page never fills more than half of the connection's output cap, so
+	 * a sync cannot get its own connection dropped as a slow reader; the
+	 * client simply asks for the next page. */
+	size_t budget = r->cfg.max_outbound_bytes / 2, used = 0;
+	size_t sent = 0;
 	for (size_t i = 0; i < res->count; i++) {
 		const cold_mail_t *e = &res->entries[i];
+		size_t need = WIRE_HDR_LEN + 40 + e->ciphertext.len;
+		if (sent > 0 && used + need > budget)
+			break;
+		used += need;
+		sent++;
 		wire_deliver_t d = {.seq = e->seq,
 				    .sender_account = e->sender_account,
 				    .sender_device = e->sender_device,
@@ -761,10 +771,10 @@ static void after_fetch(void *arg, int status, const cold_fetch_res_t *res)
 		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
 		last = e->seq;
 	}
-	metrics_add(M_MSG_DELIVERED, (int64_t)res->count);
+	metrics_add(M_MSG_DELIVERED, (int64_t)sent);
 	wire_sync_done_t sd = {.head_seq = res->head_seq,
 			       .last_seq = last,
-			       .has_more = (uint8_t)(res->has_more ? 1 : 0)};
+			       .has_more = (uint8_t)(res->has_more || sent < res->count ? 1 : 0)};
 	if (wire_sync_done_encode(&r->out, q->req_id, &sd) != 0)
 		wire_buf_reset(&r->out);
 	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
