@@ -39,7 +39,8 @@ static void mix(transcript_t *t, const void *p, size_t n)
 
 static void check_event(transcript_t *t, const ws_event_t *ev, const uint8_t *buf, size_t len)
 {
-	if (ev->payload.len && (ev->payload.ptr < buf || ev->payload.ptr + ev->payload.len > buf + len))
+	if (ev->payload.len &&
+	    (ev->payload.ptr < buf || ev->payload.ptr + ev->payload.len > buf + len))
 		abort();
 	switch (ev->kind) {
 	case WS_EV_DATA:

@@ -8,7 +8,7 @@
 # Comments and string literals are ignored for check 1, so prose may name a
 # banned function; check 2 looks at everything, comments included.
 # Prints one "file:line: message" per finding and exits 1 if there is any.
-# The format check (scripts/format.sh --check) is separate for now.
+#  3. every C file formatted as .clang-format says (scripts/format.sh --check).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -92,6 +92,11 @@ if [ -d src ]; then
 		printf '%s\n' "$marker_out" | sed -E 's/^([^:]+:[0-9]+):.*$/\1: work-in-progress marker (TODO\/FIXME\/XXX)/'
 		findings=$((findings + $(printf '%s\n' "$marker_out" | wc -l)))
 	fi
+fi
+
+# 3. Formatting.
+if ! bash scripts/format.sh --check; then
+	findings=$((findings + 1))
 fi
 
 if [ "$findings" -gt 0 ]; then

@@ -39,8 +39,8 @@ typedef struct bus_msg {
 	uint64_t conn_id; /* connection id, unique within its gateway loop */
 	uint64_t account; /* connection identity (0 before authentication) */
 	uint32_t device;
-	uint64_t t0_us;        /* BUS_FRAME of a DELIVER: acceptance time, for latency */
-	uint8_t nonce[32];     /* BUS_REQUEST: the connection's challenge */
+	uint64_t t0_us;    /* BUS_FRAME of a DELIVER: acceptance time, for latency */
+	uint8_t nonce[32]; /* BUS_REQUEST: the connection's challenge */
 	size_t len;
 	uint8_t data[];
 } bus_msg_t;

@@ -90,8 +90,10 @@ static int serve(int argc, char **argv)
 		case 'a':
 		case 'd':
 		case 'n': {
-			static const char *keys[] = {['l'] = "listen", ['t'] = "tls_listen",
-						     ['a'] = "admin",  ['d'] = "data",
+			static const char *keys[] = {['l'] = "listen",
+						     ['t'] = "tls_listen",
+						     ['a'] = "admin",
+						     ['d'] = "data",
 						     ['n'] = "loops"};
 			over[nover][0] = "server";
 			over[nover][1] = keys[ch];
@@ -184,8 +186,9 @@ static int serve(int argc, char **argv)
 		return 1;
 	}
 	gw_set_ready(gw, 1);
-	LOGI("fourcd_started", "version=%s profile=embedded loops=%u listen=%s tls_listen=%s "
-			       "admin=%s data=%s",
+	LOGI("fourcd_started",
+	     "version=%s profile=embedded loops=%u listen=%s tls_listen=%s "
+	     "admin=%s data=%s",
 	     FOURC_VERSION, n, cfg.listen[0] ? cfg.listen : "off",
 	     cfg.tls_listen[0] ? cfg.tls_listen : "off", cfg.admin[0] ? cfg.admin : "off",
 	     cfg.data);

@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define ASSERT(cond)                                                            \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			fprintf(stderr, "assertion failed: %s at %s:%d\n", #cond,     \
-				__FILE__, __LINE__);                            \
-			abort();                                                \
-		}                                                               \
+#define ASSERT(cond)                                                                        \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "assertion failed: %s at %s:%d\n", #cond, __FILE__, \
+				__LINE__);                                                  \
+			abort();                                                            \
+		}                                                                           \
 	} while (0)
 
 #endif

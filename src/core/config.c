@@ -82,12 +82,12 @@ static int set_invites(fc_config_t *c, const char *v)
 	return 0;
 }
 
-#define U32(field, lo, hi)                                                     \
-	do {                                                                   \
-		uint64_t x_;                                                   \
-		if (parse_u64(val, lo, hi, &x_) != 0)                          \
-			return "expected an integer in [" #lo ", " #hi "]";    \
-		c->field = (uint32_t)x_;                                       \
+#define U32(field, lo, hi)                                                  \
+	do {                                                                \
+		uint64_t x_;                                                \
+		if (parse_u64(val, lo, hi, &x_) != 0)                       \
+			return "expected an integer in [" #lo ", " #hi "]"; \
+		c->field = (uint32_t)x_;                                    \
 	} while (0)
 
 /* Applies one key; returns NULL on success or a description of the problem. */
@@ -98,20 +98,25 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 		if (strcmp(key, "listen") == 0)
 			return set_str(c->listen, sizeof c->listen, val) ? "value too long" : NULL;
 		if (strcmp(key, "tls_listen") == 0)
-			return set_str(c->tls_listen, sizeof c->tls_listen, val) ? "value too long" : NULL;
+			return set_str(c->tls_listen, sizeof c->tls_listen, val) ?
+				       "value too long" :
+				       NULL;
 		if (strcmp(key, "admin") == 0)
 			return set_str(c->admin, sizeof c->admin, val) ? "value too long" : NULL;
 		if (strcmp(key, "data") == 0)
-			return set_str(c->data, sizeof c->data, val) || !*val ? "bad directory" : NULL;
+			return set_str(c->data, sizeof c->data, val) || !*val ? "bad directory" :
+										NULL;
 		if (strcmp(key, "loops") == 0) {
 			U32(loops, 0, 64);
 			return NULL;
 		}
 	} else if (strcmp(sec, "tls") == 0) {
 		if (strcmp(key, "cert") == 0)
-			return set_str(c->tls_cert, sizeof c->tls_cert, val) ? "value too long" : NULL;
+			return set_str(c->tls_cert, sizeof c->tls_cert, val) ? "value too long" :
+									       NULL;
 		if (strcmp(key, "key") == 0)
-			return set_str(c->tls_key, sizeof c->tls_key, val) ? "value too long" : NULL;
+			return set_str(c->tls_key, sizeof c->tls_key, val) ? "value too long" :
+									     NULL;
 	} else if (strcmp(sec, "limits") == 0) {
 		if (strcmp(key, "max_message") == 0) {
 			U32(max_message, 1024, 16777216);
@@ -161,7 +166,8 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 		if (strcmp(key, "verifier") == 0) {
 			if (strcmp(val, "invite") != 0 && strcmp(val, "open") != 0)
 				return "expected invite or open";
-			return set_str(c->verifier, sizeof c->verifier, val) ? "value too long" : NULL;
+			return set_str(c->verifier, sizeof c->verifier, val) ? "value too long" :
+									       NULL;
 		}
 		if (strcmp(key, "invite_codes") == 0)
 			return set_invites(c, val) ? "too many or too long codes (16 x 63)" : NULL;

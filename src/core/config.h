@@ -34,7 +34,7 @@ typedef struct fc_config {
 	uint32_t header_timeout_ms;
 	uint32_t auth_timeout_ms;
 	uint32_t ping_interval_ms;
-	uint32_t upgrade_rate;  /* admitted upgrades per second per loop */
+	uint32_t upgrade_rate; /* admitted upgrades per second per loop */
 	uint32_t upgrade_burst;
 	uint32_t max_connections; /* per process */
 	uint32_t max_inflight;    /* requests in flight per connection */
@@ -62,8 +62,8 @@ int config_load(fc_config_t *c, const char *path, char *err, size_t errlen);
 
 /* Sets one key as if it appeared in section sec of a file; used for
  * command-line overrides. Same errors as config_load (line 0). */
-int config_set(fc_config_t *c, const char *sec, const char *key, const char *val,
-	       char *err, size_t errlen);
+int config_set(fc_config_t *c, const char *sec, const char *key, const char *val, char *err,
+	       size_t errlen);
 
 /* Parses "HOST:PORT" (IPv4 or [IPv6]) into host and port. */
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port);

@@ -16,21 +16,21 @@
 
 enum fc_err {
 	FC_EPROTO_BASE = 10000,
-	FC_ETRUNC,      /* input ended before a complete unit */
-	FC_EMALFORMED,  /* input is structurally invalid */
-	FC_ETOOBIG,     /* a hard size cap was exceeded */
-	FC_EUTF8,       /* invalid UTF-8 */
-	FC_EVERSION,    /* unsupported protocol version */
-	FC_ETYPE,       /* unknown message type */
-	FC_ECONFIG,     /* bad configuration */
-	FC_ENOTFOUND,   /* no such entity */
-	FC_EEXIST,      /* entity already exists */
-	FC_ELIMIT,      /* a count limit was reached */
-	FC_EAUTH,       /* authentication failed */
-	FC_ESTALE,      /* caller's view is stale */
-	FC_ECONFLICT,   /* idempotency key reused with different content */
-	FC_EUNAVAIL,    /* dependency unavailable, retry later */
-	FC_ESTORE,      /* storage engine failure */
+	FC_ETRUNC,     /* input ended before a complete unit */
+	FC_EMALFORMED, /* input is structurally invalid */
+	FC_ETOOBIG,    /* a hard size cap was exceeded */
+	FC_EUTF8,      /* invalid UTF-8 */
+	FC_EVERSION,   /* unsupported protocol version */
+	FC_ETYPE,      /* unknown message type */
+	FC_ECONFIG,    /* bad configuration */
+	FC_ENOTFOUND,  /* no such entity */
+	FC_EEXIST,     /* entity already exists */
+	FC_ELIMIT,     /* a count limit was reached */
+	FC_EAUTH,      /* authentication failed */
+	FC_ESTALE,     /* caller's view is stale */
+	FC_ECONFLICT,  /* idempotency key reused with different content */
+	FC_EUNAVAIL,   /* dependency unavailable, retry later */
+	FC_ESTORE,     /* storage engine failure */
 	FC_EMAX
 };
 

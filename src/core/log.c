@@ -42,9 +42,8 @@ void log_write(int level, const char *event, const char *fmt, ...)
 	gmtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof line,
 			 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s event=%s",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
-			 level_names[level], event);
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level], event);
 	if (n < 0)
 		return;
 	if (fmt && fmt[0] && (size_t)n < sizeof line - 2) {

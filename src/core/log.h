@@ -21,7 +21,11 @@ int log_enabled(int level);
 void log_write(int level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define LOGD(ev, ...) do { if (log_enabled(LOG_DEBUG)) log_write(LOG_DEBUG, ev, __VA_ARGS__); } while (0)
+#define LOGD(ev, ...)                                          \
+	do {                                                   \
+		if (log_enabled(LOG_DEBUG))                    \
+			log_write(LOG_DEBUG, ev, __VA_ARGS__); \
+	} while (0)
 #define LOGI(ev, ...) log_write(LOG_INFO, ev, __VA_ARGS__)
 #define LOGW(ev, ...) log_write(LOG_WARN, ev, __VA_ARGS__)
 #define LOGE(ev, ...) log_write(LOG_ERROR, ev, __VA_ARGS__)

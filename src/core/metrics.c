@@ -6,9 +6,8 @@ static int64_t g_vals[M_METRIC_COUNT];
 static uint64_t g_errs[E_ERR_COUNT];
 
 /* Delivery latency buckets in microseconds (upper bounds, le). */
-static const uint64_t g_bounds[] = {100,   250,    500,    1000,   2500,    5000,
-				    10000, 25000,  50000,  100000, 250000,  500000,
-				    1000000, 2500000, 10000000};
+static const uint64_t g_bounds[] = {100,   250,    500,    1000,   2500,    5000,    10000,   25000,
+				    50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 #define NB (sizeof g_bounds / sizeof g_bounds[0])
 static uint64_t g_hist[NB + 1];
 static uint64_t g_hist_sum;
@@ -17,20 +16,28 @@ static const struct {
 	const char *name, *type, *help;
 } g_meta[M_METRIC_COUNT] = {
 	[M_CONNECTIONS] = {"fourc_connections", "gauge", "Open client connections."},
-	[M_CONNECTIONS_TOTAL] = {"fourc_connections_accepted_total", "counter", "Accepted client connections."},
+	[M_CONNECTIONS_TOTAL] = {"fourc_connections_accepted_total", "counter",
+				 "Accepted client connections."},
 	[M_WS_UPGRADES] = {"fourc_ws_upgrades_total", "counter", "Successful WebSocket upgrades."},
-	[M_UPGRADES_REJECTED] = {"fourc_upgrades_rejected_total", "counter", "Upgrades refused by admission control."},
+	[M_UPGRADES_REJECTED] = {"fourc_upgrades_rejected_total", "counter",
+				 "Upgrades refused by admission control."},
 	[M_FRAMES_IN] = {"fourc_frames_in_total", "counter", "Protocol frames received."},
 	[M_FRAMES_OUT] = {"fourc_frames_out_total", "counter", "Protocol frames sent."},
 	[M_BYTES_IN] = {"fourc_bytes_in_total", "counter", "Bytes received from clients."},
 	[M_BYTES_OUT] = {"fourc_bytes_out_total", "counter", "Bytes sent to clients."},
-	[M_MSG_ACCEPTED] = {"fourc_messages_accepted_total", "counter", "Messages accepted as durable."},
-	[M_MSG_DUPLICATE] = {"fourc_messages_duplicate_total", "counter", "Idempotent resends absorbed."},
-	[M_MSG_DELIVERED] = {"fourc_messages_delivered_total", "counter", "Mailbox entries delivered to devices."},
-	[M_MSG_EXPIRED] = {"fourc_messages_expired_total", "counter", "Mailbox entries expired undelivered."},
+	[M_MSG_ACCEPTED] = {"fourc_messages_accepted_total", "counter",
+			    "Messages accepted as durable."},
+	[M_MSG_DUPLICATE] = {"fourc_messages_duplicate_total", "counter",
+			     "Idempotent resends absorbed."},
+	[M_MSG_DELIVERED] = {"fourc_messages_delivered_total", "counter",
+			     "Mailbox entries delivered to devices."},
+	[M_MSG_EXPIRED] = {"fourc_messages_expired_total", "counter",
+			   "Mailbox entries expired undelivered."},
 	[M_AUTH_OK] = {"fourc_auth_total", "counter", "Successful device authentications."},
-	[M_REGISTRATIONS] = {"fourc_registrations_total", "counter", "Devices registered or linked."},
-	[M_PREKEYS_CLAIMED] = {"fourc_prekeys_claimed_total", "counter", "One-time prekeys handed out."},
+	[M_REGISTRATIONS] = {"fourc_registrations_total", "counter",
+			     "Devices registered or linked."},
+	[M_PREKEYS_CLAIMED] = {"fourc_prekeys_claimed_total", "counter",
+			       "One-time prekeys handed out."},
 	[M_STORE_COMMITS] = {"fourc_store_commits_total", "counter", "Store batches committed."},
 };
 
@@ -76,13 +83,13 @@ void metrics_latency_us(uint64_t us)
 	__atomic_add_fetch(&g_hist_sum, us, __ATOMIC_RELAXED);
 }
 
-#define EMIT(...)                                                              \
-	do {                                                                   \
+#define EMIT(...)                                                                     \
+	do {                                                                          \
 		int n_ = snprintf(buf + off, cap > off ? cap - off : 0, __VA_ARGS__); \
-		if (n_ > 0)                                                    \
-			off += (size_t)n_;                                     \
-		if (off > cap)                                                 \
-			off = cap;                                             \
+		if (n_ > 0)                                                           \
+			off += (size_t)n_;                                            \
+		if (off > cap)                                                        \
+			off = cap;                                                    \
 	} while (0)
 
 size_t metrics_render(char *buf, size_t cap)
@@ -110,7 +117,6 @@ size_t metrics_render(char *buf, size_t cap)
 			     (unsigned long long)cum);
 	}
 	EMIT("fourc_delivery_latency_seconds_sum %.6f\nfourc_delivery_latency_seconds_count %llu\n",
-	     (double)__atomic_load_n(&g_hist_sum, __ATOMIC_RELAXED) / 1e6,
-	     (unsigned long long)cum);
+	     (double)__atomic_load_n(&g_hist_sum, __ATOMIC_RELAXED) / 1e6, (unsigned long long)cum);
 	return off;
 }

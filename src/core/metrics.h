@@ -13,18 +13,18 @@
 #include <stdint.h>
 
 enum metric_id {
-	M_CONNECTIONS,          /* gauge: open client connections */
-	M_CONNECTIONS_TOTAL,    /* accepted client connections */
-	M_WS_UPGRADES,          /* successful WebSocket upgrades */
-	M_UPGRADES_REJECTED,    /* 503 by admission control */
-	M_FRAMES_IN,            /* protocol frames received */
-	M_FRAMES_OUT,           /* protocol frames sent */
+	M_CONNECTIONS,       /* gauge: open client connections */
+	M_CONNECTIONS_TOTAL, /* accepted client connections */
+	M_WS_UPGRADES,       /* successful WebSocket upgrades */
+	M_UPGRADES_REJECTED, /* 503 by admission control */
+	M_FRAMES_IN,         /* protocol frames received */
+	M_FRAMES_OUT,        /* protocol frames sent */
 	M_BYTES_IN,
 	M_BYTES_OUT,
-	M_MSG_ACCEPTED,         /* SEND requests accepted (durable) */
-	M_MSG_DUPLICATE,        /* idempotent retries absorbed */
-	M_MSG_DELIVERED,        /* mailbox entries delivered live or by sync */
-	M_MSG_EXPIRED,          /* mailbox entries removed by retention */
+	M_MSG_ACCEPTED,  /* SEND requests accepted (durable) */
+	M_MSG_DUPLICATE, /* idempotent retries absorbed */
+	M_MSG_DELIVERED, /* mailbox entries delivered live or by sync */
+	M_MSG_EXPIRED,   /* mailbox entries removed by retention */
 	M_AUTH_OK,
 	M_REGISTRATIONS,
 	M_PREKEYS_CLAIMED,

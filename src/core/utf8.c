@@ -11,18 +11,18 @@
  * and values above U+10FFFF).
  */
 enum {
-	CL_ASCII,    /* 00..7F */
-	CL_C80,      /* 80..8F continuation */
-	CL_C90,      /* 90..9F continuation */
-	CL_CA0,      /* A0..BF continuation */
-	CL_BAD,      /* C0, C1, F5..FF: never valid */
-	CL_L2,       /* C2..DF: lead of a 2-byte sequence */
-	CL_E0,       /* E0: 3-byte lead, second byte A0..BF */
-	CL_L3,       /* E1..EC, EE, EF: 3-byte lead */
-	CL_ED,       /* ED: 3-byte lead, second byte 80..9F */
-	CL_F0,       /* F0: 4-byte lead, second byte 90..BF */
-	CL_L4,       /* F1..F3: 4-byte lead */
-	CL_F4,       /* F4: 4-byte lead, second byte 80..8F */
+	CL_ASCII, /* 00..7F */
+	CL_C80,   /* 80..8F continuation */
+	CL_C90,   /* 90..9F continuation */
+	CL_CA0,   /* A0..BF continuation */
+	CL_BAD,   /* C0, C1, F5..FF: never valid */
+	CL_L2,    /* C2..DF: lead of a 2-byte sequence */
+	CL_E0,    /* E0: 3-byte lead, second byte A0..BF */
+	CL_L3,    /* E1..EC, EE, EF: 3-byte lead */
+	CL_ED,    /* ED: 3-byte lead, second byte 80..9F */
+	CL_F0,    /* F0: 4-byte lead, second byte 90..BF */
+	CL_L4,    /* F1..F3: 4-byte lead */
+	CL_F4,    /* F4: 4-byte lead, second byte 80..8F */
 	CL_COUNT
 };
 
@@ -46,29 +46,29 @@ static const uint8_t byte_class[256] = {
 /* States. ST_OK must be 0 so that a zeroed state is the start state. */
 enum {
 	ST_OK = UTF8_ACCEPT,
-	ST_FAIL,     /* sticky rejecting state */
-	ST_NEED1,    /* one continuation byte 80..BF still expected */
-	ST_NEED2,    /* two continuation bytes expected */
-	ST_NEED3,    /* three continuation bytes expected */
-	ST_E0,       /* after E0: next must be A0..BF */
-	ST_ED,       /* after ED: next must be 80..9F */
-	ST_F0,       /* after F0: next must be 90..BF */
-	ST_F4,       /* after F4: next must be 80..8F */
+	ST_FAIL,  /* sticky rejecting state */
+	ST_NEED1, /* one continuation byte 80..BF still expected */
+	ST_NEED2, /* two continuation bytes expected */
+	ST_NEED3, /* three continuation bytes expected */
+	ST_E0,    /* after E0: next must be A0..BF */
+	ST_ED,    /* after ED: next must be 80..9F */
+	ST_F0,    /* after F0: next must be 90..BF */
+	ST_F4,    /* after F4: next must be 80..8F */
 	ST_COUNT
 };
 
 #define F ST_FAIL
 static const uint8_t next_state[ST_COUNT][CL_COUNT] = {
 	/*            ASCII  C80       C90       CA0       BAD L2        E0     L3        ED     F0     L4        F4 */
-	[ST_OK]    = {ST_OK, F,        F,        F,        F, ST_NEED1, ST_E0, ST_NEED2, ST_ED, ST_F0, ST_NEED3, ST_F4},
-	[ST_FAIL]  = {F,     F,        F,        F,        F, F,        F,     F,        F,     F,     F,        F},
-	[ST_NEED1] = {F,     ST_OK,    ST_OK,    ST_OK,    F, F,        F,     F,        F,     F,     F,        F},
-	[ST_NEED2] = {F,     ST_NEED1, ST_NEED1, ST_NEED1, F, F,        F,     F,        F,     F,     F,        F},
-	[ST_NEED3] = {F,     ST_NEED2, ST_NEED2, ST_NEED2, F, F,        F,     F,        F,     F,     F,        F},
-	[ST_E0]    = {F,     F,        F,        ST_NEED1, F, F,        F,     F,        F,     F,     F,        F},
-	[ST_ED]    = {F,     ST_NEED1, ST_NEED1, F,        F, F,        F,     F,        F,     F,     F,        F},
-	[ST_F0]    = {F,     F,        ST_NEED2, ST_NEED2, F, F,        F,     F,        F,     F,     F,        F},
-	[ST_F4]    = {F,     ST_NEED2, F,        F,        F, F,        F,     F,        F,     F,     F,        F},
+	[ST_OK] = {ST_OK, F, F, F, F, ST_NEED1, ST_E0, ST_NEED2, ST_ED, ST_F0, ST_NEED3, ST_F4},
+	[ST_FAIL] = {F, F, F, F, F, F, F, F, F, F, F, F},
+	[ST_NEED1] = {F, ST_OK, ST_OK, ST_OK, F, F, F, F, F, F, F, F},
+	[ST_NEED2] = {F, ST_NEED1, ST_NEED1, ST_NEED1, F, F, F, F, F, F, F, F},
+	[ST_NEED3] = {F, ST_NEED2, ST_NEED2, ST_NEED2, F, F, F, F, F, F, F, F},
+	[ST_E0] = {F, F, F, ST_NEED1, F, F, F, F, F, F, F, F},
+	[ST_ED] = {F, ST_NEED1, ST_NEED1, F, F, F, F, F, F, F, F, F},
+	[ST_F0] = {F, F, ST_NEED2, ST_NEED2, F, F, F, F, F, F, F, F},
+	[ST_F4] = {F, ST_NEED2, F, F, F, F, F, F, F, F, F, F},
 };
 #undef F
 

@@ -417,8 +417,8 @@ static void finish_request(gw_conn_t *c)
 		if (__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
 			http_respond(c, 200, "OK", NULL, "text/plain", "ready", 5, close);
 		else
-			http_respond(c, 503, "Service Unavailable", NULL, "text/plain",
-				     "not ready", 9, close);
+			http_respond(c, 503, "Service Unavailable", NULL, "text/plain", "not ready",
+				     9, close);
 		break;
 	case R_METRICS: {
 		size_t cap = 64 * 1024;
@@ -556,10 +556,10 @@ static void on_ws_message(gw_conn_t *c, slice_t payload)
 	metrics_add(M_FRAMES_IN, 1);
 	int rc = wire_hdr_decode(payload, &h, &body);
 	if (rc < 0) {
-		uint16_t code = rc == -FC_EVERSION ? WIRE_ERR_UNSUPPORTED_VERSION
-				: rc == -FC_ETYPE  ? WIRE_ERR_UNKNOWN_TYPE
-				: rc == -FC_ETOOBIG ? WIRE_ERR_TOO_LARGE
-						    : WIRE_ERR_BAD_FRAME;
+		uint16_t code = rc == -FC_EVERSION ? WIRE_ERR_UNSUPPORTED_VERSION :
+				rc == -FC_ETYPE    ? WIRE_ERR_UNKNOWN_TYPE :
+				rc == -FC_ETOOBIG  ? WIRE_ERR_TOO_LARGE :
+						     WIRE_ERR_BAD_FRAME;
 		metrics_err(E_PROTO_BAD_FRAME);
 		LOGI("bad_frame", "conn=%llu len=%zu err=\"%s\"", (unsigned long long)c->id,
 		     payload.len, err_str(rc));
@@ -619,9 +619,9 @@ static long on_ws_bytes(gw_conn_t *c, uint8_t *p, size_t n)
 	if (r == 0)
 		return 0;
 	if (r < 0) {
-		metrics_err(fail == WS_CLOSE_TOO_BIG   ? E_WS_TOO_BIG
-			    : fail == WS_CLOSE_BAD_DATA ? E_WS_UTF8
-							: E_WS_PROTOCOL);
+		metrics_err(fail == WS_CLOSE_TOO_BIG  ? E_WS_TOO_BIG :
+			    fail == WS_CLOSE_BAD_DATA ? E_WS_UTF8 :
+							E_WS_PROTOCOL);
 		LOGI("ws_failed", "conn=%llu close=%u", (unsigned long long)c->id, fail);
 		gw_conn_close_ws(c, fail, "");
 		return -1;

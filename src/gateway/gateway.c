@@ -242,7 +242,8 @@ static void on_inbox(bus_inbox_t *in)
 				}
 				if (m->t0_us) {
 					uint64_t now_us = uv_hrtime() / 1000;
-					metrics_latency_us(now_us > m->t0_us ? now_us - m->t0_us : 0);
+					metrics_latency_us(now_us > m->t0_us ? now_us - m->t0_us :
+									       0);
 				}
 				gw_conn_send_frame(c, m->data, m->len);
 				break;
@@ -252,7 +253,8 @@ static void on_inbox(bus_inbox_t *in)
 				c->account = m->account;
 				c->device = m->device;
 				memset(c->nonce, 0, sizeof c->nonce);
-				gw_deadline_set(c, DL_PING, gw_now_ms(lp) + lp->srv->cfg.ping_interval_ms);
+				gw_deadline_set(c, DL_PING,
+						gw_now_ms(lp) + lp->srv->cfg.ping_interval_ms);
 				break;
 			case BUS_CLOSE:
 				gw_conn_close_ws(c, m->code, "");
@@ -345,7 +347,8 @@ static int listen_on(gw_loop_t *lp, uv_tcp_t *h, int fd, const char *what)
 		rc = uv_listen((uv_stream_t *)h, 4096, gw_on_connection);
 	}
 	if (rc != 0)
-		LOGE("listen_failed", "loop=%u socket=%s err=\"%s\"", lp->idx, what, uv_strerror(rc));
+		LOGE("listen_failed", "loop=%u socket=%s err=\"%s\"", lp->idx, what,
+		     uv_strerror(rc));
 	return rc;
 }
 
@@ -541,7 +544,8 @@ int gw_create(gw_server_t **out, const fc_config_t *cfg, bus_inbox_t *router_inb
 			rc = -ENOMEM;
 			goto fail;
 		}
-		if (cfg->listen[0] && (lp->fd_plain = bind_socket(cfg->listen, 1, err, errlen)) < 0) {
+		if (cfg->listen[0] &&
+		    (lp->fd_plain = bind_socket(cfg->listen, 1, err, errlen)) < 0) {
 			rc = lp->fd_plain;
 			lp->fd_plain = -1;
 			goto fail;

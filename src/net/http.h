@@ -50,17 +50,17 @@
 #define HTTP_MAX_BODY_LEN (UINT64_C(1) << 53)
 
 typedef struct http_header {
-	slice_t name, value;   /* value has surrounding SP/HTAB removed */
+	slice_t name, value; /* value has surrounding SP/HTAB removed */
 } http_header_t;
 
 typedef struct http_req {
-	slice_t method, target, path, query;   /* views into the caller's buffer */
-	int version_minor;                      /* 0 or 1 (HTTP/1.x only) */
+	slice_t method, target, path, query; /* views into the caller's buffer */
+	int version_minor;                   /* 0 or 1 (HTTP/1.x only) */
 	http_header_t headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
-	size_t head_len;                        /* bytes up to and including the blank line */
-	int64_t content_length;                 /* -1 when absent */
-	int chunked;                            /* Transfer-Encoding: chunked */
+	size_t head_len;        /* bytes up to and including the blank line */
+	int64_t content_length; /* -1 when absent */
+	int chunked;            /* Transfer-Encoding: chunked */
 	int keep_alive;
 } http_req_t;
 
@@ -102,13 +102,13 @@ int http_header_has_token(const http_req_t *req, const char *name, const char *t
  * checked for control bytes and otherwise ignored; trailer fields are checked
  * the same way, capped at HTTP_MAX_HEAD bytes in total, and dropped.
  */
-#define HTTP_CHUNK_LINE_MAX 256     /* cap on chunk-size line incl. extensions */
+#define HTTP_CHUNK_LINE_MAX 256 /* cap on chunk-size line incl. extensions */
 
 /* All-zero is the initial state. */
 typedef struct http_chunked {
 	int state;
-	uint64_t remaining;     /* chunk size being read, then bytes left in the chunk */
-	uint32_t line_len;      /* bytes of the current size line or of the trailer */
+	uint64_t remaining; /* chunk size being read, then bytes left in the chunk */
+	uint32_t line_len;  /* bytes of the current size line or of the trailer */
 } http_chunked_t;
 
 /*
@@ -125,7 +125,7 @@ typedef struct http_chunked {
  * trailer section longer than HTTP_MAX_HEAD). Answer either with 400 and
  * close the connection. At most INT_MAX bytes are consumed per call.
  */
-int http_chunked_decode(http_chunked_t *st, uint8_t *buf, size_t len, size_t *out_len,
-			int *done) FC_WUR;
+int http_chunked_decode(http_chunked_t *st, uint8_t *buf, size_t len, size_t *out_len, int *done)
+	FC_WUR;
 
 #endif

@@ -65,8 +65,8 @@ int tls_dev_cert_ensure(const char *cert_path, const char *key_path)
 	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600);
 	X509_set_pubkey(x, pkey);
 	X509_NAME *name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
-				   -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+				   -1, 0);
 	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
 				   (const unsigned char *)"fourc development", -1, -1, 0);
 	X509_set_issuer_name(x, name);

@@ -83,8 +83,7 @@ static uint16_t check_first_bytes(const ws_rx_t *rx, uint8_t b0, uint8_t b1)
  * Reads the payload length and the header size. Returns 1 when known, 0 when
  * more bytes are needed, or -1 with *code set for a bad length encoding.
  */
-static int read_length(const uint8_t *buf, size_t len, uint64_t *plen, size_t *hlen,
-		       uint16_t *code)
+static int read_length(const uint8_t *buf, size_t len, uint64_t *plen, size_t *hlen, uint16_t *code)
 {
 	uint8_t l7 = buf[1] & 0x7f;
 

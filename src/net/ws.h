@@ -47,7 +47,14 @@ struct http_req;
 /* Largest frame header a client may send: 2 + 8-byte length + mask key. */
 #define WS_MAX_CLIENT_HEADER 14
 
-enum { WS_OP_CONT = 0, WS_OP_TEXT = 1, WS_OP_BINARY = 2, WS_OP_CLOSE = 8, WS_OP_PING = 9, WS_OP_PONG = 10 };
+enum {
+	WS_OP_CONT = 0,
+	WS_OP_TEXT = 1,
+	WS_OP_BINARY = 2,
+	WS_OP_CLOSE = 8,
+	WS_OP_PING = 9,
+	WS_OP_PONG = 10
+};
 
 enum {
 	WS_CLOSE_NORMAL = 1000,
@@ -72,20 +79,20 @@ typedef struct ws_limits {
 
 /* Per-connection receive state; all-zero is the valid initial state. */
 typedef struct ws_rx {
-	uint8_t frag_opcode;        /* opcode of the data message in progress, 0 if none */
-	uint32_t utf8_state;        /* incremental UTF-8 state of a text message in progress */
-	uint64_t msg_len;           /* payload bytes of the data message in progress so far */
+	uint8_t frag_opcode; /* opcode of the data message in progress, 0 if none */
+	uint32_t utf8_state; /* incremental UTF-8 state of a text message in progress */
+	uint64_t msg_len;    /* payload bytes of the data message in progress so far */
 } ws_rx_t;
 
 enum { WS_EV_DATA = 1, WS_EV_PING, WS_EV_PONG, WS_EV_CLOSE };
 
 typedef struct ws_event {
 	int kind;
-	uint8_t opcode;         /* WS_EV_DATA: WS_OP_TEXT or WS_OP_BINARY (the message's opcode, also for continuation frames) */
-	int fin;                /* WS_EV_DATA: 1 if this frame completes the message */
-	slice_t payload;        /* unmasked IN PLACE inside the caller's buffer (zero copy); for WS_EV_CLOSE the whole body, code included */
-	uint16_t close_code;    /* WS_EV_CLOSE: received code, 1005 when the close had no body */
-	slice_t close_reason;   /* WS_EV_CLOSE: validated UTF-8 reason */
+	uint8_t opcode; /* WS_EV_DATA: WS_OP_TEXT or WS_OP_BINARY (the message's opcode, also for continuation frames) */
+	int fin;         /* WS_EV_DATA: 1 if this frame completes the message */
+	slice_t payload; /* unmasked IN PLACE inside the caller's buffer (zero copy); for WS_EV_CLOSE the whole body, code included */
+	uint16_t close_code;  /* WS_EV_CLOSE: received code, 1005 when the close had no body */
+	slice_t close_reason; /* WS_EV_CLOSE: validated UTF-8 reason */
 } ws_event_t;
 
 /*

@@ -38,11 +38,11 @@ static void bad_request(router_t *r, bus_msg_t *m, uint32_t req_id, int rc)
 }
 
 /* Submits through `op`; on refusal answers with an error and frees q. */
-#define SUBMIT(q, call)                                                        \
-	do {                                                                   \
-		int rc_ = (call);                                              \
-		if (rc_ != 0)                                                  \
-			rt_req_fail((q), rc_);                                 \
+#define SUBMIT(q, call)                        \
+	do {                                   \
+		int rc_ = (call);              \
+		if (rc_ != 0)                  \
+			rt_req_fail((q), rc_); \
 	} while (0)
 
 /* ---- accounts and devices ----------------------------------------------- */
@@ -637,7 +637,8 @@ static void after_append(void *arg, int status, const cold_append_res_t *res)
 		rt_req_fail(q, status);
 		return;
 	}
-	wire_accepted_t acc = {.client_msg_id = m->client_msg_id, .timestamp_ms = res->timestamp_ms};
+	wire_accepted_t acc = {.client_msg_id = m->client_msg_id,
+			       .timestamp_ms = res->timestamp_ms};
 	if (wire_accepted_encode(&r->out, q->req_id, &acc) != 0)
 		wire_buf_reset(&r->out);
 	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
@@ -681,8 +682,8 @@ static void h_send(rt_req_t *q)
 			if (ents[i].account_id == e.account && ents[i].device_id == e.device) {
 				/* Not STALE_DEVICES: the device list is right, the
 				 * request is not; a retry by the book would loop. */
-				rt_send_error(r, q->gw, q->conn_id, q->req_id,
-					      WIRE_ERR_BAD_REQUEST, 0, "duplicate envelope");
+				rt_send_error(r, q->gw, q->conn_id, q->req_id, WIRE_ERR_BAD_REQUEST,
+					      0, "duplicate envelope");
 				rt_req_done(q);
 				return;
 			}
@@ -785,8 +786,8 @@ static void h_sync(rt_req_t *q)
 {
 	const wire_sync_t *m = &q->msg.u.sync;
 	uint64_t after = m->after_seq > INT64_MAX ? INT64_MAX : m->after_seq;
-	SUBMIT(q, cold_mailbox_fetch(q->r->cs, q->account, q->device, after, m->limit,
-				     after_fetch, q));
+	SUBMIT(q, cold_mailbox_fetch(q->r->cs, q->account, q->device, after, m->limit, after_fetch,
+				     q));
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */

@@ -73,8 +73,7 @@ void rt_send_error(router_t *r, uint16_t gw, uint64_t conn_id, uint32_t req_id, 
 	rt_send_buf(r, gw, conn_id, b, 1);
 }
 
-void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account,
-		    uint32_t device)
+void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account, uint32_t device)
 {
 	if (gw >= r->ngw)
 		return;
@@ -138,7 +137,8 @@ void rt_req_fail(rt_req_t *q, int status)
 		code = WIRE_ERR_UNAVAILABLE;
 		retry = 1000;
 		metrics_err(E_STORE);
-		LOGW("store_failed", "type=%s err=\"%s\"", wire_type_name(q->type), err_str(status));
+		LOGW("store_failed", "type=%s err=\"%s\"", wire_type_name(q->type),
+		     err_str(status));
 	}
 	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, code, retry, err_str(status));
 	rt_req_done(q);

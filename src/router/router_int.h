@@ -27,7 +27,7 @@ struct router {
 	void (*sweep_cb)(uv_timer_t *);
 	bus_inbox_t **gws;
 	unsigned ngw;
-	int pending; /* store operations awaiting their callback */
+	int pending;    /* store operations awaiting their callback */
 	wire_buf_t out; /* scratch encoder, reset after each frame */
 };
 
@@ -60,8 +60,7 @@ void rt_send_bytes(router_t *r, uint16_t gw, uint64_t conn_id, const uint8_t *p,
 void rt_send_buf(router_t *r, uint16_t gw, uint64_t conn_id, wire_buf_t *b, int final);
 void rt_send_error(router_t *r, uint16_t gw, uint64_t conn_id, uint32_t req_id, uint16_t code,
 		   uint32_t retry_ms, const char *detail);
-void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account,
-		    uint32_t device);
+void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account, uint32_t device);
 void rt_send_close(router_t *r, uint16_t gw, uint64_t conn_id, uint16_t code);
 
 rt_req_t *rt_req_new(router_t *r, bus_msg_t *m, uint32_t req_id, uint8_t type);

@@ -47,19 +47,19 @@
 #include "core/err.h"
 #include "core/slice.h"
 
-#define COLD_AUTH_PUB_LEN 32           /* Ed25519 public key of a device */
-#define COLD_HASH_LEN 32               /* body hash of an append */
-#define COLD_IDENTITY_KEY_MAX 64       /* bytes */
-#define COLD_SPK_MAX 64                /* signed prekey, bytes */
-#define COLD_SPK_SIG_MAX 128           /* signed prekey signature, bytes */
-#define COLD_OTPK_MAX 64               /* one one-time prekey, bytes */
-#define COLD_OTPK_POOL_MAX 1000        /* one-time prekeys held per device */
-#define COLD_USERNAME_MAX 64           /* bytes */
-#define COLD_CIPHERTEXT_MAX (256 * 1024) /* one mailbox entry, bytes */
-#define COLD_APPEND_MAX 1024           /* entries in one append */
-#define COLD_FETCH_MAX 1000            /* entries returned by one fetch */
-#define COLD_FETCH_MAX_BYTES (4 * 1024 * 1024) /* ciphertext bytes per fetch */
-#define COLD_EXPIRE_BATCH 4096         /* rows of each kind one expire removes */
+#define COLD_AUTH_PUB_LEN 32                              /* Ed25519 public key of a device */
+#define COLD_HASH_LEN 32                                  /* body hash of an append */
+#define COLD_IDENTITY_KEY_MAX 64                          /* bytes */
+#define COLD_SPK_MAX 64                                   /* signed prekey, bytes */
+#define COLD_SPK_SIG_MAX 128                              /* signed prekey signature, bytes */
+#define COLD_OTPK_MAX 64                                  /* one one-time prekey, bytes */
+#define COLD_OTPK_POOL_MAX 1000                           /* one-time prekeys held per device */
+#define COLD_USERNAME_MAX 64                              /* bytes */
+#define COLD_CIPHERTEXT_MAX (256 * 1024)                  /* one mailbox entry, bytes */
+#define COLD_APPEND_MAX 1024                              /* entries in one append */
+#define COLD_FETCH_MAX 1000                               /* entries returned by one fetch */
+#define COLD_FETCH_MAX_BYTES (4 * 1024 * 1024)            /* ciphertext bytes per fetch */
+#define COLD_EXPIRE_BATCH 4096                            /* rows of each kind one expire removes */
 #define COLD_IDEM_RETENTION_MS (30ull * 24 * 3600 * 1000) /* 30 days */
 
 typedef struct coldstore coldstore_t;
@@ -85,7 +85,7 @@ typedef struct cold_register {
 	slice_t spk;          /* 1..COLD_SPK_MAX bytes */
 	slice_t spk_sig;      /* 1..COLD_SPK_SIG_MAX bytes */
 	const cold_prekey_t *otpks;
-	size_t otpk_count;    /* at most COLD_OTPK_POOL_MAX (-FC_ELIMIT) */
+	size_t otpk_count; /* at most COLD_OTPK_POOL_MAX (-FC_ELIMIT) */
 } cold_register_t;
 
 typedef struct cold_keys {
@@ -114,7 +114,7 @@ typedef struct cold_append {
 	uint64_t now_ms;     /* becomes the message timestamp */
 	uint64_t expires_ms; /* entries are removed by cold_expire() from then on */
 	const cold_entry_t *entries;
-	size_t count;        /* at most COLD_APPEND_MAX */
+	size_t count; /* at most COLD_APPEND_MAX */
 } cold_append_t;
 
 /* ---- results ----------------------------------------------------------- */
@@ -182,7 +182,7 @@ typedef struct cold_append_res {
 	size_t stale_recipient_count;
 	const uint32_t *stale_recipient_devices; /* ascending */
 	size_t stale_sender_count;
-	const uint32_t *stale_sender_devices;    /* ascending */
+	const uint32_t *stale_sender_devices; /* ascending */
 } cold_append_res_t;
 
 /* One mailbox entry as read back. */
@@ -236,27 +236,22 @@ typedef void (*cold_stats_cb)(void *arg, int status, const cold_stats_res_t *res
 /* ---- adapter vtable ---------------------------------------------------- */
 
 struct cold_ops {
-	int (*device_register)(coldstore_t *cs, const cold_register_t *req,
-			       cold_register_cb cb, void *arg);
+	int (*device_register)(coldstore_t *cs, const cold_register_t *req, cold_register_cb cb,
+			       void *arg);
 	int (*device_remove)(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
 			     cold_remove_cb cb, void *arg);
 	int (*device_get)(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
 			  cold_device_cb cb, void *arg);
-	int (*devices_list)(coldstore_t *cs, uint64_t account_id, cold_devices_cb cb,
+	int (*devices_list)(coldstore_t *cs, uint64_t account_id, cold_devices_cb cb, void *arg);
+	int (*username_set)(coldstore_t *cs, uint64_t account_id, slice_t name, cold_username_cb cb,
 			    void *arg);
-	int (*username_set)(coldstore_t *cs, uint64_t account_id, slice_t name,
-			    cold_username_cb cb, void *arg);
-	int (*username_resolve)(coldstore_t *cs, slice_t name, cold_username_cb cb,
-				void *arg);
-	int (*keys_upload)(coldstore_t *cs, const cold_keys_t *req, cold_keys_cb cb,
-			   void *arg);
+	int (*username_resolve)(coldstore_t *cs, slice_t name, cold_username_cb cb, void *arg);
+	int (*keys_upload)(coldstore_t *cs, const cold_keys_t *req, cold_keys_cb cb, void *arg);
 	int (*bundle_claim)(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
 			    cold_bundle_cb cb, void *arg);
-	int (*msg_append)(coldstore_t *cs, const cold_append_t *req, cold_append_cb cb,
-			  void *arg);
+	int (*msg_append)(coldstore_t *cs, const cold_append_t *req, cold_append_cb cb, void *arg);
 	int (*mailbox_fetch)(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-			     uint64_t after_seq, uint32_t limit, cold_fetch_cb cb,
-			     void *arg);
+			     uint64_t after_seq, uint32_t limit, cold_fetch_cb cb, void *arg);
 	int (*mailbox_ack)(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
 			   uint64_t upto_seq, cold_ack_cb cb, void *arg);
 	int (*expire)(coldstore_t *cs, uint64_t now_ms, cold_expire_cb cb, void *arg);
@@ -289,15 +284,15 @@ FC_WUR static inline int cold_device_remove(coldstore_t *cs, uint64_t account_id
 }
 
 /* Reads a device's authentication key. -FC_ENOTFOUND if absent. */
-FC_WUR static inline int cold_device_get(coldstore_t *cs, uint64_t account_id,
-					 uint32_t device_id, cold_device_cb cb, void *arg)
+FC_WUR static inline int cold_device_get(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
+					 cold_device_cb cb, void *arg)
 {
 	return cs->ops->device_get(cs, account_id, device_id, cb, arg);
 }
 
 /* Lists an account's devices and username. -FC_ENOTFOUND if no account. */
-FC_WUR static inline int cold_devices_list(coldstore_t *cs, uint64_t account_id,
-					   cold_devices_cb cb, void *arg)
+FC_WUR static inline int cold_devices_list(coldstore_t *cs, uint64_t account_id, cold_devices_cb cb,
+					   void *arg)
 {
 	return cs->ops->devices_list(cs, account_id, cb, arg);
 }
@@ -306,15 +301,15 @@ FC_WUR static inline int cold_devices_list(coldstore_t *cs, uint64_t account_id,
  * ASCII case-insensitive: -FC_EEXIST if another account holds it; setting the
  * current name again succeeds; an empty name clears it. -FC_ENOTFOUND if no
  * account. */
-FC_WUR static inline int cold_username_set(coldstore_t *cs, uint64_t account_id,
-					   slice_t name, cold_username_cb cb, void *arg)
+FC_WUR static inline int cold_username_set(coldstore_t *cs, uint64_t account_id, slice_t name,
+					   cold_username_cb cb, void *arg)
 {
 	return cs->ops->username_set(cs, account_id, name, cb, arg);
 }
 
 /* Resolves a username (case-insensitively) to its account. -FC_ENOTFOUND. */
-FC_WUR static inline int cold_username_resolve(coldstore_t *cs, slice_t name,
-					       cold_username_cb cb, void *arg)
+FC_WUR static inline int cold_username_resolve(coldstore_t *cs, slice_t name, cold_username_cb cb,
+					       void *arg)
 {
 	return cs->ops->username_resolve(cs, name, cb, arg);
 }
@@ -324,16 +319,16 @@ FC_WUR static inline int cold_username_resolve(coldstore_t *cs, slice_t name,
  * is ignored, so a retried upload never resurrects a used key. -FC_ELIMIT if
  * the pool would exceed COLD_OTPK_POOL_MAX (nothing is applied then);
  * -FC_ENOTFOUND if no device. */
-FC_WUR static inline int cold_keys_upload(coldstore_t *cs, const cold_keys_t *req,
-					  cold_keys_cb cb, void *arg)
+FC_WUR static inline int cold_keys_upload(coldstore_t *cs, const cold_keys_t *req, cold_keys_cb cb,
+					  void *arg)
 {
 	return cs->ops->keys_upload(cs, req, cb, arg);
 }
 
 /* Returns a device's prekey bundle and claims exactly one one-time prekey (the
  * lowest id); a claimed key is never handed out again. -FC_ENOTFOUND. */
-FC_WUR static inline int cold_bundle_claim(coldstore_t *cs, uint64_t account_id,
-					   uint32_t device_id, cold_bundle_cb cb, void *arg)
+FC_WUR static inline int cold_bundle_claim(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
+					   cold_bundle_cb cb, void *arg)
 {
 	return cs->ops->bundle_claim(cs, account_id, device_id, cb, arg);
 }
@@ -356,8 +351,8 @@ FC_WUR static inline int cold_msg_append(coldstore_t *cs, const cold_append_t *r
  * COLD_FETCH_MAX_BYTES of ciphertext) entries with seq > after_seq, oldest
  * first. -FC_ENOTFOUND if no device. */
 FC_WUR static inline int cold_mailbox_fetch(coldstore_t *cs, uint64_t account_id,
-					    uint32_t device_id, uint64_t after_seq,
-					    uint32_t limit, cold_fetch_cb cb, void *arg)
+					    uint32_t device_id, uint64_t after_seq, uint32_t limit,
+					    cold_fetch_cb cb, void *arg)
 {
 	return cs->ops->mailbox_fetch(cs, account_id, device_id, after_seq, limit, cb, arg);
 }
@@ -365,9 +360,8 @@ FC_WUR static inline int cold_mailbox_fetch(coldstore_t *cs, uint64_t account_id
 /* Cumulative ack: removes entries with seq <= min(upto_seq, head) and raises
  * acked_seq to that; a lower ack than the current one changes nothing.
  * -FC_ENOTFOUND if no device. */
-FC_WUR static inline int cold_mailbox_ack(coldstore_t *cs, uint64_t account_id,
-					  uint32_t device_id, uint64_t upto_seq,
-					  cold_ack_cb cb, void *arg)
+FC_WUR static inline int cold_mailbox_ack(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
+					  uint64_t upto_seq, cold_ack_cb cb, void *arg)
 {
 	return cs->ops->mailbox_ack(cs, account_id, device_id, upto_seq, cb, arg);
 }
@@ -376,8 +370,7 @@ FC_WUR static inline int cold_mailbox_ack(coldstore_t *cs, uint64_t account_id,
  * expired_through), idempotency records and claimed-prekey markers older than
  * COLD_IDEM_RETENTION_MS. Work per call is capped (COLD_EXPIRE_BATCH rows of
  * each kind); res->more says a cap was hit and another call has work. */
-FC_WUR static inline int cold_expire(coldstore_t *cs, uint64_t now_ms, cold_expire_cb cb,
-				     void *arg)
+FC_WUR static inline int cold_expire(coldstore_t *cs, uint64_t now_ms, cold_expire_cb cb, void *arg)
 {
 	return cs->ops->expire(cs, now_ms, cb, arg);
 }

@@ -29,8 +29,8 @@ int blob_key_valid(slice_t key)
 			seg = dots = 0;
 			continue;
 		}
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			 c == '.' || c == '_' || c == '-';
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok)
 			return 0;
 		seg++;

@@ -96,8 +96,8 @@ static int presence_get(hotstore_t *hs, const hot_dev_t *devs, size_t n, hot_loo
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		pres_t *p = *find(m, devs[i]);
-		res[i] = p ? (hot_presence_t){.found = 1, .gw = p->gw, .conn_id = p->conn_id}
-			   : (hot_presence_t){0};
+		res[i] = p ? (hot_presence_t){.found = 1, .gw = p->gw, .conn_id = p->conn_id} :
+			     (hot_presence_t){0};
 	}
 	cb(arg, 0, res, n);
 	if (res != &one)
@@ -105,8 +105,8 @@ static int presence_get(hotstore_t *hs, const hot_dev_t *devs, size_t n, hot_loo
 	return 0;
 }
 
-static int link_put(hotstore_t *hs, slice_t code, uint64_t account, uint64_t ttl_ms,
-		    hot_link_cb cb, void *arg)
+static int link_put(hotstore_t *hs, slice_t code, uint64_t account, uint64_t ttl_ms, hot_link_cb cb,
+		    void *arg)
 {
 	struct mem_hot *m = (struct mem_hot *)hs;
 	if (!code.len || code.len > HOT_LINK_CODE_MAX || !account)

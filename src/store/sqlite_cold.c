@@ -244,8 +244,7 @@ void sc_u32s_free(struct sc_u32s *l)
 	l->n = l->cap = 0;
 }
 
-int sc_device_ids(struct sqlite_cold *sc, uint64_t account, uint32_t except,
-		  struct sc_u32s *out)
+int sc_device_ids(struct sqlite_cold *sc, uint64_t account, uint32_t except, struct sc_u32s *out)
 {
 	sqlite3_stmt *st = sc_stmt(sc, SC_DEVICE_IDS);
 	sqlite3_bind_int64(st, 1, sc_id(account));
@@ -320,8 +319,7 @@ static void pending_drop_result(struct sc_pending *p)
 static void batch_fail(struct sqlite_cold *sc, const char *why)
 {
 	struct sc_queue *q = &sc->q[sc->cur];
-	if (!sqlite3_get_autocommit(sc->db) &&
-	    sc_exec(sc, sc_stmt(sc, SC_ROLLBACK)) < 0)
+	if (!sqlite3_get_autocommit(sc->db) && sc_exec(sc, sc_stmt(sc, SC_ROLLBACK)) < 0)
 		LOGE("coldstore_rollback_failed", "why=%s", why);
 	sc->in_txn = 0;
 	sc->in_sp = 0;
@@ -332,8 +330,7 @@ static void batch_fail(struct sqlite_cold *sc, const char *why)
 	LOGE("coldstore_batch_failed", "why=%s ops=%zu", why, q->n);
 }
 
-int sc_op_begin(struct sqlite_cold *sc, enum sc_kind kind, void *arg,
-		struct sc_pending **out)
+int sc_op_begin(struct sqlite_cold *sc, enum sc_kind kind, void *arg, struct sc_pending **out)
 {
 	*out = NULL;
 	if (sc->closing)
@@ -573,8 +570,7 @@ static int migrate_step(sqlite3 *db, int *done)
 	if ((rc = db_user_version(db, &v)) < 0)
 		return rc;
 	if (v > SC_SCHEMA_VERSION) {
-		LOGE("coldstore_schema_too_new", "version=%d supported=%d", v,
-		     SC_SCHEMA_VERSION);
+		LOGE("coldstore_schema_too_new", "version=%d supported=%d", v, SC_SCHEMA_VERSION);
 		return -FC_ESTORE;
 	}
 	if (v == SC_SCHEMA_VERSION) {
@@ -629,8 +625,8 @@ static int configure(sqlite3 *db, int sync_full)
 	 * loss may roll back the last commits; group commit keeps FULL
 	 * affordable, NORMAL keeps fsync off the latency path. */
 	if ((rc = db_exec(db, "synchronous",
-			  sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")) <
-		    0 ||
+			  sync_full ? "PRAGMA synchronous = FULL" :
+				      "PRAGMA synchronous = NORMAL")) < 0 ||
 	    (rc = db_exec(db, "foreign_keys", "PRAGMA foreign_keys = ON")) < 0)
 		return rc;
 	/* Acked and expired ciphertext is overwritten, not left in free pages:

@@ -80,8 +80,7 @@ static int prekeys_put(struct sqlite_cold *sc, uint64_t account, uint32_t device
 	return 0;
 }
 
-static int prekeys_count(struct sqlite_cold *sc, uint64_t account, uint32_t device,
-			 uint32_t *out)
+static int prekeys_count(struct sqlite_cold *sc, uint64_t account, uint32_t device, uint32_t *out)
 {
 	sqlite3_stmt *st = sc_stmt(sc, SC_PREKEY_COUNT);
 	sqlite3_bind_int64(st, 1, sc_id(account));
@@ -97,8 +96,8 @@ static int prekeys_count(struct sqlite_cold *sc, uint64_t account, uint32_t devi
 
 /* The lowest device number not in use, or -FC_ELIMIT when the account has
  * max_devices devices already. */
-static int device_number_pick(struct sqlite_cold *sc, uint64_t account,
-			      uint32_t max_devices, uint32_t *out)
+static int device_number_pick(struct sqlite_cold *sc, uint64_t account, uint32_t max_devices,
+			      uint32_t *out)
 {
 	struct sc_u32s ids = {0};
 	int rc = sc_device_ids(sc, account, 0, &ids);
@@ -121,8 +120,7 @@ done:
 
 /* ---- register ---------------------------------------------------------- */
 
-static int do_register(struct sqlite_cold *sc, const cold_register_t *r,
-		       cold_register_res_t **out)
+static int do_register(struct sqlite_cold *sc, const cold_register_t *r, cold_register_res_t **out)
 {
 	int rc = check_register(r);
 	if (rc < 0)
@@ -176,8 +174,7 @@ static int do_register(struct sqlite_cold *sc, const cold_register_t *r,
 	return 0;
 }
 
-int sc_device_register(coldstore_t *cs, const cold_register_t *req, cold_register_cb cb,
-		       void *arg)
+int sc_device_register(coldstore_t *cs, const cold_register_t *req, cold_register_cb cb, void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;
@@ -216,8 +213,8 @@ static int do_remove(struct sqlite_cold *sc, uint64_t account, uint32_t device,
 	return 0;
 }
 
-int sc_device_remove(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		     cold_remove_cb cb, void *arg)
+int sc_device_remove(coldstore_t *cs, uint64_t account_id, uint32_t device_id, cold_remove_cb cb,
+		     void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;
@@ -258,8 +255,8 @@ static int do_get(struct sqlite_cold *sc, uint64_t account, uint32_t device,
 	return 0;
 }
 
-int sc_device_get(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		  cold_device_cb cb, void *arg)
+int sc_device_get(coldstore_t *cs, uint64_t account_id, uint32_t device_id, cold_device_cb cb,
+		  void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;
@@ -396,8 +393,8 @@ static int do_username_set(struct sqlite_cold *sc, uint64_t account, slice_t nam
 	return 0;
 }
 
-int sc_username_set(coldstore_t *cs, uint64_t account_id, slice_t name,
-		    cold_username_cb cb, void *arg)
+int sc_username_set(coldstore_t *cs, uint64_t account_id, slice_t name, cold_username_cb cb,
+		    void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;
@@ -411,8 +408,7 @@ int sc_username_set(coldstore_t *cs, uint64_t account_id, slice_t name,
 	return 0;
 }
 
-static int do_username_resolve(struct sqlite_cold *sc, slice_t name,
-			       cold_username_res_t **out)
+static int do_username_resolve(struct sqlite_cold *sc, slice_t name, cold_username_res_t **out)
 {
 	uint8_t key[COLD_USERNAME_MAX];
 	if (name.len == 0 || name.len > COLD_USERNAME_MAX || !name.ptr)
@@ -446,8 +442,7 @@ int sc_username_resolve(coldstore_t *cs, slice_t name, cold_username_cb cb, void
 
 /* ---- key directory --------------------------------------------------------- */
 
-static int do_keys_upload(struct sqlite_cold *sc, const cold_keys_t *k,
-			  cold_keys_res_t **out)
+static int do_keys_upload(struct sqlite_cold *sc, const cold_keys_t *k, cold_keys_res_t **out)
 {
 	int rc;
 	if (k->account_id == 0 || k->device_id == 0)
@@ -590,8 +585,8 @@ static int do_bundle(struct sqlite_cold *sc, uint64_t account, uint32_t device,
 	return 0;
 }
 
-int sc_bundle_claim(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		    cold_bundle_cb cb, void *arg)
+int sc_bundle_claim(coldstore_t *cs, uint64_t account_id, uint32_t device_id, cold_bundle_cb cb,
+		    void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;

@@ -19,98 +19,72 @@
 #include "store/coldstore.h"
 
 /* X(name, sql) */
-#define SC_STATEMENTS(X)                                                        \
-	X(BEGIN, "BEGIN IMMEDIATE")                                             \
-	X(COMMIT, "COMMIT")                                                     \
-	X(ROLLBACK, "ROLLBACK")                                                 \
-	X(SAVEPOINT, "SAVEPOINT cold_op")                                       \
-	X(RELEASE, "RELEASE cold_op")                                           \
-	X(ROLLBACK_TO, "ROLLBACK TO cold_op")                                   \
-	X(ACCOUNT_INSERT,                                                       \
-	  "INSERT INTO account (account_id, created_ms) VALUES (?1, ?2)")       \
-	X(ACCOUNT_GET, "SELECT username FROM account WHERE account_id = ?1")    \
-	X(USERNAME_FIND, "SELECT account_id FROM account WHERE username_key = ?1") \
-	X(USERNAME_SET,                                                         \
-	  "UPDATE account SET username = ?2, username_key = ?3 "                \
-	  "WHERE account_id = ?1")                                              \
-	X(DEVICE_IDS,                                                           \
-	  "SELECT device_id FROM device WHERE account_id = ?1 ORDER BY device_id") \
-	X(DEVICE_INSERT,                                                        \
-	  "INSERT INTO device (account_id, device_id, created_ms, auth_pub, "   \
-	  "registration_id, identity_key, spk_id, spk, spk_sig) "               \
-	  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                        \
-	X(DEVICE_DELETE,                                                        \
-	  "DELETE FROM device WHERE account_id = ?1 AND device_id = ?2")        \
-	X(DEVICE_GET,                                                           \
-	  "SELECT auth_pub, registration_id, identity_key, spk_id, spk, spk_sig " \
-	  "FROM device WHERE account_id = ?1 AND device_id = ?2")               \
-	X(DEVICE_SPK_SET,                                                       \
-	  "UPDATE device SET spk_id = ?3, spk = ?4, spk_sig = ?5 "              \
-	  "WHERE account_id = ?1 AND device_id = ?2")                           \
-	X(MAILBOX_INSERT,                                                       \
-	  "INSERT INTO mailbox (account_id, device_id) VALUES (?1, ?2)")        \
-	X(MAILBOX_GET,                                                          \
-	  "SELECT head_seq, acked_seq, expired_through FROM mailbox "           \
-	  "WHERE account_id = ?1 AND device_id = ?2")                           \
-	X(MAILBOX_BUMP,                                                         \
-	  "UPDATE mailbox SET head_seq = head_seq + 1 "                         \
-	  "WHERE account_id = ?1 AND device_id = ?2 RETURNING head_seq")        \
-	X(MAILBOX_ACK,                                                          \
-	  "UPDATE mailbox SET acked_seq = ?3 "                                  \
-	  "WHERE account_id = ?1 AND device_id = ?2")                           \
-	X(MAILBOX_EXPIRED,                                                      \
-	  "UPDATE mailbox SET expired_through = max(expired_through, ?3) "      \
-	  "WHERE account_id = ?1 AND device_id = ?2")                           \
-	X(ENTRY_INSERT,                                                         \
-	  "INSERT INTO mailbox_entry (account_id, device_id, seq, "             \
-	  "sender_account, sender_device, timestamp_ms, expires_ms, ciphertext) " \
-	  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                            \
-	X(ENTRY_RANGE,                                                          \
-	  "SELECT seq, sender_account, sender_device, timestamp_ms, ciphertext " \
-	  "FROM mailbox_entry WHERE account_id = ?1 AND device_id = ?2 "        \
-	  "AND seq > ?3 ORDER BY seq LIMIT ?4")                                 \
-	X(ENTRY_ACK,                                                            \
-	  "DELETE FROM mailbox_entry WHERE account_id = ?1 AND device_id = ?2 " \
-	  "AND seq > ?3 AND seq <= ?4")                                         \
-	X(ENTRY_EXPIRED,                                                        \
-	  "SELECT account_id, device_id, seq FROM mailbox_entry "               \
-	  "WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2")                \
-	X(ENTRY_DELETE,                                                         \
-	  "DELETE FROM mailbox_entry "                                          \
-	  "WHERE account_id = ?1 AND device_id = ?2 AND seq = ?3")              \
-	X(PREKEY_PUT,                                                           \
-	  "INSERT OR REPLACE INTO prekey (account_id, device_id, key_id, pubkey) " \
-	  "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM prekey_claimed " \
-	  "WHERE account_id = ?1 AND device_id = ?2 AND key_id = ?3)")          \
-	X(PREKEY_COUNT,                                                         \
-	  "SELECT count(*) FROM prekey WHERE account_id = ?1 AND device_id = ?2") \
-	X(PREKEY_CLAIM,                                                         \
-	  "DELETE FROM prekey WHERE account_id = ?1 AND device_id = ?2 "        \
-	  "AND key_id = (SELECT min(key_id) FROM prekey "                       \
-	  "WHERE account_id = ?1 AND device_id = ?2) RETURNING key_id, pubkey") \
-	X(PREKEY_TOMBSTONE,                                                     \
-	  "INSERT OR REPLACE INTO prekey_claimed (account_id, device_id, "      \
-	  "key_id, claimed_ms) VALUES (?1, ?2, ?3, ?4)")                        \
-	X(PREKEY_PRUNE,                                                         \
-	  "DELETE FROM prekey_claimed WHERE (account_id, device_id, key_id) IN " \
-	  "(SELECT account_id, device_id, key_id FROM prekey_claimed "          \
-	  "WHERE claimed_ms < ?1 LIMIT ?2)")                                    \
-	X(IDEM_GET,                                                             \
-	  "SELECT body_hash, timestamp_ms, assigned FROM idempotency "          \
-	  "WHERE sender_account = ?1 AND sender_device = ?2 "                   \
-	  "AND client_msg_id = ?3")                                             \
-	X(IDEM_INSERT,                                                          \
-	  "INSERT INTO idempotency (sender_account, sender_device, "            \
-	  "client_msg_id, body_hash, timestamp_ms, assigned) "                  \
-	  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                    \
-	X(IDEM_PRUNE,                                                           \
-	  "DELETE FROM idempotency WHERE "                                      \
-	  "(sender_account, sender_device, client_msg_id) IN "                  \
-	  "(SELECT sender_account, sender_device, client_msg_id "               \
-	  "FROM idempotency WHERE timestamp_ms < ?1 LIMIT ?2)")                 \
-	X(STATS,                                                                \
-	  "SELECT (SELECT count(*) FROM account), (SELECT count(*) FROM device), " \
-	  "(SELECT count(*) FROM mailbox_entry)")
+#define SC_STATEMENTS(X)                                                                        \
+	X(BEGIN, "BEGIN IMMEDIATE")                                                             \
+	X(COMMIT, "COMMIT")                                                                     \
+	X(ROLLBACK, "ROLLBACK")                                                                 \
+	X(SAVEPOINT, "SAVEPOINT cold_op")                                                       \
+	X(RELEASE, "RELEASE cold_op")                                                           \
+	X(ROLLBACK_TO, "ROLLBACK TO cold_op")                                                   \
+	X(ACCOUNT_INSERT, "INSERT INTO account (account_id, created_ms) VALUES (?1, ?2)")       \
+	X(ACCOUNT_GET, "SELECT username FROM account WHERE account_id = ?1")                    \
+	X(USERNAME_FIND, "SELECT account_id FROM account WHERE username_key = ?1")              \
+	X(USERNAME_SET, "UPDATE account SET username = ?2, username_key = ?3 "                  \
+			"WHERE account_id = ?1")                                                \
+	X(DEVICE_IDS, "SELECT device_id FROM device WHERE account_id = ?1 ORDER BY device_id")  \
+	X(DEVICE_INSERT, "INSERT INTO device (account_id, device_id, created_ms, auth_pub, "    \
+			 "registration_id, identity_key, spk_id, spk, spk_sig) "                \
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                         \
+	X(DEVICE_DELETE, "DELETE FROM device WHERE account_id = ?1 AND device_id = ?2")         \
+	X(DEVICE_GET, "SELECT auth_pub, registration_id, identity_key, spk_id, spk, spk_sig "   \
+		      "FROM device WHERE account_id = ?1 AND device_id = ?2")                   \
+	X(DEVICE_SPK_SET, "UPDATE device SET spk_id = ?3, spk = ?4, spk_sig = ?5 "              \
+			  "WHERE account_id = ?1 AND device_id = ?2")                           \
+	X(MAILBOX_INSERT, "INSERT INTO mailbox (account_id, device_id) VALUES (?1, ?2)")        \
+	X(MAILBOX_GET, "SELECT head_seq, acked_seq, expired_through FROM mailbox "              \
+		       "WHERE account_id = ?1 AND device_id = ?2")                              \
+	X(MAILBOX_BUMP, "UPDATE mailbox SET head_seq = head_seq + 1 "                           \
+			"WHERE account_id = ?1 AND device_id = ?2 RETURNING head_seq")          \
+	X(MAILBOX_ACK, "UPDATE mailbox SET acked_seq = ?3 "                                     \
+		       "WHERE account_id = ?1 AND device_id = ?2")                              \
+	X(MAILBOX_EXPIRED, "UPDATE mailbox SET expired_through = max(expired_through, ?3) "     \
+			   "WHERE account_id = ?1 AND device_id = ?2")                          \
+	X(ENTRY_INSERT, "INSERT INTO mailbox_entry (account_id, device_id, seq, "               \
+			"sender_account, sender_device, timestamp_ms, expires_ms, ciphertext) " \
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                              \
+	X(ENTRY_RANGE, "SELECT seq, sender_account, sender_device, timestamp_ms, ciphertext "   \
+		       "FROM mailbox_entry WHERE account_id = ?1 AND device_id = ?2 "           \
+		       "AND seq > ?3 ORDER BY seq LIMIT ?4")                                    \
+	X(ENTRY_ACK, "DELETE FROM mailbox_entry WHERE account_id = ?1 AND device_id = ?2 "      \
+		     "AND seq > ?3 AND seq <= ?4")                                              \
+	X(ENTRY_EXPIRED, "SELECT account_id, device_id, seq FROM mailbox_entry "                \
+			 "WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2")                 \
+	X(ENTRY_DELETE, "DELETE FROM mailbox_entry "                                            \
+			"WHERE account_id = ?1 AND device_id = ?2 AND seq = ?3")                \
+	X(PREKEY_PUT, "INSERT OR REPLACE INTO prekey (account_id, device_id, key_id, pubkey) "  \
+		      "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM prekey_claimed "   \
+		      "WHERE account_id = ?1 AND device_id = ?2 AND key_id = ?3)")              \
+	X(PREKEY_COUNT, "SELECT count(*) FROM prekey WHERE account_id = ?1 AND device_id = ?2") \
+	X(PREKEY_CLAIM, "DELETE FROM prekey WHERE account_id = ?1 AND device_id = ?2 "          \
+			"AND key_id = (SELECT min(key_id) FROM prekey "                         \
+			"WHERE account_id = ?1 AND device_id = ?2) RETURNING key_id, pubkey")   \
+	X(PREKEY_TOMBSTONE, "INSERT OR REPLACE INTO prekey_claimed (account_id, device_id, "    \
+			    "key_id, claimed_ms) VALUES (?1, ?2, ?3, ?4)")                      \
+	X(PREKEY_PRUNE, "DELETE FROM prekey_claimed WHERE (account_id, device_id, key_id) IN "  \
+			"(SELECT account_id, device_id, key_id FROM prekey_claimed "            \
+			"WHERE claimed_ms < ?1 LIMIT ?2)")                                      \
+	X(IDEM_GET, "SELECT body_hash, timestamp_ms, assigned FROM idempotency "                \
+		    "WHERE sender_account = ?1 AND sender_device = ?2 "                         \
+		    "AND client_msg_id = ?3")                                                   \
+	X(IDEM_INSERT, "INSERT INTO idempotency (sender_account, sender_device, "               \
+		       "client_msg_id, body_hash, timestamp_ms, assigned) "                     \
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
+	X(IDEM_PRUNE, "DELETE FROM idempotency WHERE "                                          \
+		      "(sender_account, sender_device, client_msg_id) IN "                      \
+		      "(SELECT sender_account, sender_device, client_msg_id "                   \
+		      "FROM idempotency WHERE timestamp_ms < ?1 LIMIT ?2)")                     \
+	X(STATS, "SELECT (SELECT count(*) FROM account), (SELECT count(*) FROM device), "       \
+		 "(SELECT count(*) FROM mailbox_entry)")
 
 #define SC_STMT_ENUM(name, sql) SC_##name,
 enum sc_stmt_id { SC_STATEMENTS(SC_STMT_ENUM) SC_STMT_COUNT };
@@ -151,7 +125,7 @@ struct sc_pending {
 	} cb;
 	void *arg;
 	int status;
-	void *res;                  /* heap copy handed to the callback, or NULL */
+	void *res;                   /* heap copy handed to the callback, or NULL */
 	void (*res_free)(void *res); /* releases res after the callback */
 };
 
@@ -264,8 +238,7 @@ void sc_u32s_free(struct sc_u32s *l);
 
 /* Appends the device ids of `account` in ascending order, leaving out
  * `except` (0 to keep all). */
-int sc_device_ids(struct sqlite_cold *sc, uint64_t account, uint32_t except,
-		  struct sc_u32s *out);
+int sc_device_ids(struct sqlite_cold *sc, uint64_t account, uint32_t except, struct sc_u32s *out);
 
 /* Account and device existence: 1, 0, or -FC_ESTORE. */
 int sc_account_exists(struct sqlite_cold *sc, uint64_t account);
@@ -278,8 +251,7 @@ int sc_device_exists(struct sqlite_cold *sc, uint64_t account, uint32_t device);
  * transaction if needed and the operation's savepoint. On 0, *out is the slot;
  * if (*out)->status is already negative the store could not start the
  * operation and the caller skips straight to sc_op_end(). */
-int sc_op_begin(struct sqlite_cold *sc, enum sc_kind kind, void *arg,
-		struct sc_pending **out);
+int sc_op_begin(struct sqlite_cold *sc, enum sc_kind kind, void *arg, struct sc_pending **out);
 
 /* Finishes an operation with `status` and `res` (heap, released with
  * res_free after the callback; may be NULL): releases the savepoint, or rolls
@@ -289,26 +261,25 @@ void sc_op_end(struct sqlite_cold *sc, struct sc_pending *p, int status, void *r
 
 /* ---- operations (sqlite_cold_acct.c, sqlite_cold_mbox.c) -------------- */
 
-int sc_device_register(coldstore_t *cs, const cold_register_t *req, cold_register_cb cb,
-		       void *arg);
-int sc_device_remove(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		     cold_remove_cb cb, void *arg);
-int sc_device_get(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		  cold_device_cb cb, void *arg);
+int sc_device_register(coldstore_t *cs, const cold_register_t *req, cold_register_cb cb, void *arg);
+int sc_device_remove(coldstore_t *cs, uint64_t account_id, uint32_t device_id, cold_remove_cb cb,
+		     void *arg);
+int sc_device_get(coldstore_t *cs, uint64_t account_id, uint32_t device_id, cold_device_cb cb,
+		  void *arg);
 int sc_devices_list(coldstore_t *cs, uint64_t account_id, cold_devices_cb cb, void *arg);
-int sc_username_set(coldstore_t *cs, uint64_t account_id, slice_t name,
-		    cold_username_cb cb, void *arg);
+int sc_username_set(coldstore_t *cs, uint64_t account_id, slice_t name, cold_username_cb cb,
+		    void *arg);
 int sc_username_resolve(coldstore_t *cs, slice_t name, cold_username_cb cb, void *arg);
 int sc_keys_upload(coldstore_t *cs, const cold_keys_t *req, cold_keys_cb cb, void *arg);
-int sc_bundle_claim(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		    cold_bundle_cb cb, void *arg);
+int sc_bundle_claim(coldstore_t *cs, uint64_t account_id, uint32_t device_id, cold_bundle_cb cb,
+		    void *arg);
 int sc_stats(coldstore_t *cs, cold_stats_cb cb, void *arg);
 
 int sc_msg_append(coldstore_t *cs, const cold_append_t *req, cold_append_cb cb, void *arg);
-int sc_mailbox_fetch(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		     uint64_t after_seq, uint32_t limit, cold_fetch_cb cb, void *arg);
-int sc_mailbox_ack(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		   uint64_t upto_seq, cold_ack_cb cb, void *arg);
+int sc_mailbox_fetch(coldstore_t *cs, uint64_t account_id, uint32_t device_id, uint64_t after_seq,
+		     uint32_t limit, cold_fetch_cb cb, void *arg);
+int sc_mailbox_ack(coldstore_t *cs, uint64_t account_id, uint32_t device_id, uint64_t upto_seq,
+		   cold_ack_cb cb, void *arg);
 int sc_expire(coldstore_t *cs, uint64_t now_ms, cold_expire_cb cb, void *arg);
 
 #endif

@@ -97,8 +97,7 @@ static cold_append_res_t *append_res_alloc(size_t nseq, const struct sc_u32s *rd
 /* Looks up the idempotency record of this send: 0 when there is none, 1 with
  * *out set to the original outcome when it is a retry, -FC_ECONFLICT when the
  * key was used for a different body. */
-static int idem_lookup(struct sqlite_cold *sc, const cold_append_t *r,
-		       cold_append_res_t **out)
+static int idem_lookup(struct sqlite_cold *sc, const cold_append_t *r, cold_append_res_t **out)
 {
 	sqlite3_stmt *st = sc_stmt(sc, SC_IDEM_GET);
 	sqlite3_bind_int64(st, 1, sc_id(r->sender_account));
@@ -192,8 +191,7 @@ static int mailbox_next_seq(struct sqlite_cold *sc, uint64_t account, uint32_t d
 	return sc_exec(sc, st);
 }
 
-static int append_entries(struct sqlite_cold *sc, const cold_append_t *r,
-			  cold_append_res_t *res)
+static int append_entries(struct sqlite_cold *sc, const cold_append_t *r, cold_append_res_t *res)
 {
 	cold_seq_t *seqs = (cold_seq_t *)res->seqs;
 	for (size_t i = 0; i < r->count; i++) {
@@ -218,8 +216,7 @@ static int append_entries(struct sqlite_cold *sc, const cold_append_t *r,
 	return 0;
 }
 
-static int idem_record(struct sqlite_cold *sc, const cold_append_t *r,
-		       const cold_append_res_t *res)
+static int idem_record(struct sqlite_cold *sc, const cold_append_t *r, const cold_append_res_t *res)
 {
 	uint8_t one[1];
 	uint8_t *buf = res->count ? malloc(res->count * SC_ASSIGNED_REC) : one;
@@ -247,8 +244,8 @@ static int idem_record(struct sqlite_cold *sc, const cold_append_t *r,
 /* The devices the sender must address: every device of the recipient and
  * every other device of the sender; for a send to oneself, the sender's
  * other devices only (listed as the recipient's). */
-static int expected_devices(struct sqlite_cold *sc, const cold_append_t *r,
-			    struct sc_u32s *rdev, struct sc_u32s *sdev)
+static int expected_devices(struct sqlite_cold *sc, const cold_append_t *r, struct sc_u32s *rdev,
+			    struct sc_u32s *sdev)
 {
 	if (r->recipient_account == r->sender_account)
 		return sc_device_ids(sc, r->sender_account, r->sender_device, rdev);
@@ -258,8 +255,7 @@ static int expected_devices(struct sqlite_cold *sc, const cold_append_t *r,
 	return rc;
 }
 
-static int do_append(struct sqlite_cold *sc, const cold_append_t *r,
-		     cold_append_res_t **out)
+static int do_append(struct sqlite_cold *sc, const cold_append_t *r, cold_append_res_t **out)
 {
 	int rc = check_append(r);
 	if (rc < 0)
@@ -366,8 +362,7 @@ static int blob_reserve(struct fetch_block *b, size_t *cap, size_t need)
 /* Reads rows of the range scan into b; returns 0 or a negative code. The
  * statement asks for one row more than `cap`, so a row that does not fit says
  * there is more without a second query. */
-static int fetch_rows(struct sqlite_cold *sc, sqlite3_stmt *st, struct fetch_block *b,
-		      size_t cap)
+static int fetch_rows(struct sqlite_cold *sc, sqlite3_stmt *st, struct fetch_block *b, size_t cap)
 {
 	size_t used = 0, blob_cap = 0;
 	int rc;
@@ -404,8 +399,8 @@ static int fetch_rows(struct sqlite_cold *sc, sqlite3_stmt *st, struct fetch_blo
 	return 0;
 }
 
-static int do_fetch(struct sqlite_cold *sc, uint64_t account, uint32_t device,
-		    uint64_t after, uint32_t limit, cold_fetch_res_t **out)
+static int do_fetch(struct sqlite_cold *sc, uint64_t account, uint32_t device, uint64_t after,
+		    uint32_t limit, cold_fetch_res_t **out)
 {
 	struct mailbox_pos m;
 	int rc = mailbox_get(sc, account, device, &m);
@@ -436,8 +431,8 @@ static int do_fetch(struct sqlite_cold *sc, uint64_t account, uint32_t device,
 	return 0;
 }
 
-int sc_mailbox_fetch(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		     uint64_t after_seq, uint32_t limit, cold_fetch_cb cb, void *arg)
+int sc_mailbox_fetch(coldstore_t *cs, uint64_t account_id, uint32_t device_id, uint64_t after_seq,
+		     uint32_t limit, cold_fetch_cb cb, void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;
@@ -446,16 +441,15 @@ int sc_mailbox_fetch(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
 		return rc;
 	p->cb.fetch = cb;
 	cold_fetch_res_t *res = NULL;
-	rc = p->status ? p->status
-		       : do_fetch(sc, account_id, device_id, after_seq, limit, &res);
+	rc = p->status ? p->status : do_fetch(sc, account_id, device_id, after_seq, limit, &res);
 	sc_op_end(sc, p, rc, res, fetch_free);
 	return 0;
 }
 
 /* ---- ack ----------------------------------------------------------------- */
 
-static int do_ack(struct sqlite_cold *sc, uint64_t account, uint32_t device,
-		  uint64_t upto, cold_ack_res_t **out)
+static int do_ack(struct sqlite_cold *sc, uint64_t account, uint32_t device, uint64_t upto,
+		  cold_ack_res_t **out)
 {
 	struct mailbox_pos m;
 	int rc = mailbox_get(sc, account, device, &m);
@@ -488,8 +482,8 @@ static int do_ack(struct sqlite_cold *sc, uint64_t account, uint32_t device,
 	return 0;
 }
 
-int sc_mailbox_ack(coldstore_t *cs, uint64_t account_id, uint32_t device_id,
-		   uint64_t upto_seq, cold_ack_cb cb, void *arg)
+int sc_mailbox_ack(coldstore_t *cs, uint64_t account_id, uint32_t device_id, uint64_t upto_seq,
+		   cold_ack_cb cb, void *arg)
 {
 	struct sqlite_cold *sc = sc_from(cs);
 	struct sc_pending *p;
@@ -514,8 +508,7 @@ struct entry_key {
 /* Collects up to COLD_EXPIRE_BATCH expired entry keys first and deletes them
  * afterwards: changing a table while a statement is still scanning it is
  * undefined in SQLite. */
-static int expire_entries(struct sqlite_cold *sc, uint64_t now, uint64_t *removed,
-			  int *more)
+static int expire_entries(struct sqlite_cold *sc, uint64_t now, uint64_t *removed, int *more)
 {
 	struct entry_key *keys = malloc(COLD_EXPIRE_BATCH * sizeof *keys);
 	if (!keys)

@@ -86,7 +86,8 @@ static void *client_main(void *arg)
 		}
 		rc = fcc_reconnect(cl->c, 180000);
 		if (rc != 0) {
-			printf("fail: client %d could not reconnect: %s\n", cl->idx, fcc_errmsg(cl->c));
+			printf("fail: client %d could not reconnect: %s\n", cl->idx,
+			       fcc_errmsg(cl->c));
 			fflush(stdout);
 			exit(1);
 		}
@@ -110,7 +111,8 @@ static void *register_worker(void *arg)
 		cl->idx = i;
 		if (fcc_open(&cl->c, path) != 0 || fcc_connect(cl->c, a[0], NULL) != 0 ||
 		    fcc_register(cl->c, a[1], NULL) != 0) {
-			printf("fail: register client %d: %s\n", i, cl->c ? fcc_errmsg(cl->c) : "open");
+			printf("fail: register client %d: %s\n", i,
+			       cl->c ? fcc_errmsg(cl->c) : "open");
 			fflush(stdout);
 			exit(1);
 		}

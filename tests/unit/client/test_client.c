@@ -420,8 +420,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inner_bytes),           cmocka_unit_test(test_inner_refusals),
 		cmocka_unit_test(test_profile_files),         cmocka_unit_test(test_order_and_gaps),
-		cmocka_unit_test(test_decrypt_and_peer_rule),
-		cmocka_unit_test(test_retry_delays),
+		cmocka_unit_test(test_decrypt_and_peer_rule), cmocka_unit_test(test_retry_delays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

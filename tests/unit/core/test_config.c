@@ -81,7 +81,8 @@ static void expect_error(const char *text, const char *want)
 static void test_errors_name_file_line_key(void **state)
 {
 	(void)state;
-	expect_error("[server]\nlisten = 127.0.0.1:1\nbogus = 1\n", "3: [server] bogus: unknown key");
+	expect_error("[server]\nlisten = 127.0.0.1:1\nbogus = 1\n",
+		     "3: [server] bogus: unknown key");
 	expect_error("[limits]\n\nmax_message = 12\n",
 		     "3: [limits] max_message: expected an integer in [1024, 16777216]");
 	expect_error("[nope]\nx = 1\n", "2: [nope] x: unknown section");
@@ -90,7 +91,8 @@ static void test_errors_name_file_line_key(void **state)
 	expect_error("[server]\nloops = -1\n", "2: [server] loops: expected an integer in [0, 64]");
 	expect_error("[server]\nloops = 2x\n", "2: [server] loops: expected an integer in [0, 64]");
 	expect_error("[server]\nthis line has no equals sign\n", "2: syntax error");
-	expect_error("[accounts]\nverifier = sms\n", "2: [accounts] verifier: expected invite or open");
+	expect_error("[accounts]\nverifier = sms\n",
+		     "2: [accounts] verifier: expected invite or open");
 	expect_error("[store]\nsync = sometimes\n", "2: [store] sync: expected normal or full");
 }
 

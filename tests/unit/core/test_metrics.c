@@ -18,9 +18,9 @@ static void test_render(void **state)
 	metrics_add(M_MSG_ACCEPTED, 5);
 	metrics_err(E_WS_PROTOCOL);
 	metrics_err(E_WS_PROTOCOL);
-	metrics_latency_us(80);     /* le 0.0001 */
-	metrics_latency_us(3000);   /* le 0.005 */
-	metrics_latency_us(2e7);    /* +Inf only */
+	metrics_latency_us(80);   /* le 0.0001 */
+	metrics_latency_us(3000); /* le 0.005 */
+	metrics_latency_us(2e7);  /* +Inf only */
 	char buf[16384];
 	size_t n = metrics_render(buf, sizeof buf);
 	buf[n] = 0;

@@ -15,11 +15,11 @@
 #include "core/utf8.h"
 
 /* cmocka's integer asserts compare unsigned; this one keeps the sign. */
-#define assert_rc(got, want)                                                          \
-	do {                                                                          \
-		long long got_ = (long long)(got), want_ = (long long)(want);        \
-		if (got_ != want_)                                                    \
-			fail_msg("%s = %lld, expected %lld", #got, got_, want_);     \
+#define assert_rc(got, want)                                                     \
+	do {                                                                     \
+		long long got_ = (long long)(got), want_ = (long long)(want);    \
+		if (got_ != want_)                                               \
+			fail_msg("%s = %lld, expected %lld", #got, got_, want_); \
 	} while (0)
 
 /*
@@ -144,9 +144,8 @@ static void test_exhaustive_short(void **state)
 static void test_sampled_four_bytes(void **state)
 {
 	(void)state;
-	static const uint8_t pick[] = {0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x9f, 0xa0,
-				       0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4,
-				       0xf5, 0xff};
+	static const uint8_t pick[] = {0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
+				       0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
 	const size_t np = sizeof pick;
 	uint8_t b[4];
 	for (unsigned a = 0x80; a < 256; a++)
@@ -265,7 +264,9 @@ static void test_known_inputs(void **state)
 static void test_split_feeding(void **state)
 {
 	(void)state;
-	static const uint8_t text[] = "a\xe2\x82\xac" "b\xf0\x9f\x98\x80" "c\xc3\xbc";
+	static const uint8_t text[] = "a\xe2\x82\xac"
+				      "b\xf0\x9f\x98\x80"
+				      "c\xc3\xbc";
 	const size_t n = sizeof text - 1;
 	for (size_t cut1 = 0; cut1 <= n; cut1++)
 		for (size_t cut2 = cut1; cut2 <= n; cut2++) {
@@ -319,14 +320,10 @@ static void test_ascii_fast_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exhaustive_short),
-		cmocka_unit_test(test_sampled_four_bytes),
-		cmocka_unit_test(test_every_code_point),
-		cmocka_unit_test(test_overlongs),
-		cmocka_unit_test(test_known_inputs),
-		cmocka_unit_test(test_split_feeding),
-		cmocka_unit_test(test_failure_is_sticky),
-		cmocka_unit_test(test_ascii_fast_path),
+		cmocka_unit_test(test_exhaustive_short),  cmocka_unit_test(test_sampled_four_bytes),
+		cmocka_unit_test(test_every_code_point),  cmocka_unit_test(test_overlongs),
+		cmocka_unit_test(test_known_inputs),      cmocka_unit_test(test_split_feeding),
+		cmocka_unit_test(test_failure_is_sticky), cmocka_unit_test(test_ascii_fast_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

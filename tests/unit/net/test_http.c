@@ -18,19 +18,19 @@
 #include "net/http.h"
 
 /* cmocka's integer asserts compare unsigned; this one keeps the sign. */
-#define assert_rc(got, want)                                                          \
-	do {                                                                          \
-		long long got_ = (long long)(got), want_ = (long long)(want);        \
-		if (got_ != want_)                                                    \
-			fail_msg("%s = %lld, expected %lld", #got, got_, want_);     \
+#define assert_rc(got, want)                                                     \
+	do {                                                                     \
+		long long got_ = (long long)(got), want_ = (long long)(want);    \
+		if (got_ != want_)                                               \
+			fail_msg("%s = %lld, expected %lld", #got, got_, want_); \
 	} while (0)
 
 static void assert_slice(slice_t s, const char *want)
 {
 	size_t n = strlen(want);
 	if (s.len != n || (n && memcmp(s.ptr, want, n) != 0))
-		fail_msg("slice \"%.*s\", expected \"%s\"", (int)s.len, s.ptr ? (const char *)s.ptr : "",
-			 want);
+		fail_msg("slice \"%.*s\", expected \"%s\"", (int)s.len,
+			 s.ptr ? (const char *)s.ptr : "", want);
 }
 
 /* Parses buf[0..k) from an exact-size copy, so ASan sees any overread. */
@@ -111,7 +111,8 @@ static void test_f1_fields(void **state)
 	assert_slice(req.headers[3].value, "dGhlIHNhbXBsZSBub25jZQ==");
 
 	int count = -1;
-	assert_slice(http_header_get(&req, "sec-websocket-KEY", &count), "dGhlIHNhbXBsZSBub25jZQ==");
+	assert_slice(http_header_get(&req, "sec-websocket-KEY", &count),
+		     "dGhlIHNhbXBsZSBub25jZQ==");
 	assert_int_equal(count, 1);
 	slice_t none = http_header_get(&req, "Content-Type", &count);
 	assert_null(none.ptr);
@@ -236,7 +237,9 @@ static void test_header_syntax(void **state)
 	expect_parse("GET / HTTP/1.1\r\nHost: h\r\nX-\xc3\xa9: 1\r\n\r\n", MALFORMED);
 	expect_parse("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", MALFORMED);
 	/* Control bytes in values. */
-	expect_parse("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01" "b\r\n\r\n", MALFORMED);
+	expect_parse("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01"
+		     "b\r\n\r\n",
+		     MALFORMED);
 	expect_parse("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x7f\r\n\r\n", MALFORMED);
 	expect_parse("GET / HTTP/1.1\r\nHost: h\r\nX-A: \x1b[0m\r\n\r\n", MALFORMED);
 	static const char nul[] = "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n";
@@ -448,12 +451,12 @@ static void test_has_token(void **state)
 /* ---- C14: chunked bodies ------------------------------------------------- */
 
 typedef struct dec {
-	int rc;               /* first error, or 0 */
+	int rc; /* first error, or 0 */
 	uint8_t out[4096];
 	size_t out_len;
 	int done;
-	size_t consumed;      /* input bytes consumed in total */
-	size_t fed_at_error;  /* input bytes handed over when the error came */
+	size_t consumed;     /* input bytes consumed in total */
+	size_t fed_at_error; /* input bytes handed over when the error came */
 } dec_t;
 
 /* Decodes in[0..n) handed over step bytes at a time (0: all at once). */

@@ -22,11 +22,11 @@
 #include "net/ws.h"
 
 /* cmocka's integer asserts compare unsigned; this one keeps the sign. */
-#define assert_rc(got, want)                                                          \
-	do {                                                                          \
-		long long got_ = (long long)(got), want_ = (long long)(want);        \
-		if (got_ != want_)                                                    \
-			fail_msg("%s = %lld, expected %lld", #got, got_, want_);     \
+#define assert_rc(got, want)                                                     \
+	do {                                                                     \
+		long long got_ = (long long)(got), want_ = (long long)(want);    \
+		if (got_ != want_)                                               \
+			fail_msg("%s = %lld, expected %lld", #got, got_, want_); \
 	} while (0)
 
 /* F2: the RFC 6455 section 5.7 example mask key used by every client frame. */
@@ -41,13 +41,13 @@ static const ws_limits_t lim_64k = {65536, 65536};
 typedef struct run {
 	char log[2048];
 	size_t log_len;
-	uint8_t *msg;           /* current (or last completed) message */
+	uint8_t *msg; /* current (or last completed) message */
 	size_t msg_len, msg_cap;
 	int msg_done;
 	int failed;
 	uint16_t fail_code;
-	size_t fail_at;         /* input bytes received when the failure showed */
-	size_t left;            /* bytes never consumed */
+	size_t fail_at; /* input bytes received when the failure showed */
+	size_t left;    /* bytes never consumed */
 } run_t;
 
 static void logf_(run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -175,7 +175,8 @@ static void expect_stream(run_t *out, const uint8_t *in, size_t n, const ws_limi
 		run_t r;
 		run_stream(&r, in, n, lim, steps[i]);
 		if (strcmp(r.log, want_log) != 0)
-			fail_msg("step %zu: got \"%s\", expected \"%s\"", steps[i], r.log, want_log);
+			fail_msg("step %zu: got \"%s\", expected \"%s\"", steps[i], r.log,
+				 want_log);
 		if (!r.failed)
 			assert_int_equal(r.left, 0);
 		if (steps[i] == 1)
@@ -271,9 +272,9 @@ static void test_c01c_ping_between_fragments(void **state)
 {
 	(void)state;
 	static const uint8_t in[] = {
-		0x01, 0x83, KEY, 0x7f, 0x9f, 0x4d,  /* text "Hel", FIN=0 */
-		0x89, 0x81, KEY, 0x4f,              /* ping "x" */
-		0x80, 0x82, KEY, 0x5b, 0x95,        /* continuation "lo", FIN=1 */
+		0x01, 0x83, KEY, 0x7f, 0x9f, 0x4d, /* text "Hel", FIN=0 */
+		0x89, 0x81, KEY, 0x4f,             /* ping "x" */
+		0x80, 0x82, KEY, 0x5b, 0x95,       /* continuation "lo", FIN=1 */
 	};
 	run_t r;
 	expect_stream(&r, in, sizeof in, &lim_1m, "D1:3;PING:78;D1F:2;M1:48656c6c6f;");
@@ -297,7 +298,10 @@ static void test_control_between_fragments(void **state)
 	n += client_frame(in + n, 0x02, (const uint8_t *)"\x00\xff", 2);
 	n += client_frame(in + n, 0x8a, (const uint8_t *)"p", 1);
 	n += client_frame(in + n, 0x00, (const uint8_t *)"\x01", 1);
-	n += client_frame(in + n, 0x88, (const uint8_t *)"\x03\xe8" "bye", 5);
+	n += client_frame(in + n, 0x88,
+			  (const uint8_t *)"\x03\xe8"
+					   "bye",
+			  5);
 	n += client_frame(in + n, 0x80, (const uint8_t *)"\x02", 1);
 	expect_ok(in, n, &lim_1m, "D2:2;PONG:70;D2:1;CLOSE:1000:627965;D2F:1;M2:00ff0102;");
 }
@@ -388,8 +392,8 @@ static void test_c04_unmasked(void **state)
 	static const uint8_t in[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
 	expect_fail_at(in, sizeof in, &lim_1m, "FAIL:1002;", 2);
 	/* Followed by a good frame: still no phantom mask, no waiting. */
-	static const uint8_t in2[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f,
-				      0x81, 0x85, KEY, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+	static const uint8_t in2[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x81,
+				      0x85, KEY,  0x7f, 0x9f, 0x4d, 0x51, 0x58};
 	expect_fail_at(in2, sizeof in2, &lim_1m, "FAIL:1002;", 2);
 	/* Unmasked control and empty frames too. */
 	static const uint8_t ping[] = {0x89, 0x00};
@@ -442,7 +446,7 @@ static void test_c05_close_frames(void **state)
 	expect_close_reply(e2, sizeof e2, "CLOSE:4999:;", 4999, reply_e2, sizeof reply_e2);
 
 	/* f) 1000 + a reason holding the surrogate ED A0 80. */
-	static const uint8_t f[] = {0x88, 0x96, KEY, 0x34, 0x12, 0xef, 0x87, 0xd6, 0x47,
+	static const uint8_t f[] = {0x88, 0x96, KEY,  0x34, 0x12, 0xef, 0x87, 0xd6, 0x47,
 				    0x98, 0xf2, 0xb4, 0x34, 0x9d, 0xf3, 0x82, 0x17, 0x81,
 				    0xbd, 0x52, 0x9e, 0x48, 0x49, 0x52, 0x9e};
 	expect_fail_at(f, sizeof f, &lim_1m, "FAIL:1007;", sizeof f);
@@ -455,7 +459,10 @@ static void test_c05_close_frames(void **state)
 
 	/* A valid UTF-8 reason is delivered. */
 	uint8_t h[64];
-	size_t n = client_frame(h, 0x88, (const uint8_t *)"\x0f\xa0" "\xc3\xbc", 4);
+	size_t n = client_frame(h, 0x88,
+				(const uint8_t *)"\x0f\xa0"
+						 "\xc3\xbc",
+				4);
 	expect_ok(h, n, &lim_1m, "CLOSE:4000:c3bc;");
 }
 
@@ -636,23 +643,21 @@ static void test_fragmentation_rules(void **state)
 /* F4 deflate (zlib default level, raw, sync flush, tail stripped) of 65537
  * and 65536 zero bytes, masked with the F2 key, after their 6-byte header. */
 static const uint8_t c07a[85] = {
-	0xc2, 0xcf, 0x37, 0xfa, 0x21, 0x3d, 0xdb, 0x3b, 0x20, 0x3c, 0x37, 0xfa, 0x21, 0xbf,
-	0x17, 0x05, 0x8e, 0x93, 0x16, 0xba, 0x20, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa,
-	0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
-	0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa,
-	0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
-	0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0x3a,
-	0x2c,
+	0xc2, 0xcf, 0x37, 0xfa, 0x21, 0x3d, 0xdb, 0x3b, 0x20, 0x3c, 0x37, 0xfa, 0x21, 0xbf, 0x17,
+	0x05, 0x8e, 0x93, 0x16, 0xba, 0x20, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
+	0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21,
+	0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa,
+	0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37,
+	0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0x3a, 0x2c,
 };
 
 static const uint8_t c07b[85] = {
-	0xc2, 0xcf, 0x37, 0xfa, 0x21, 0x3d, 0xdb, 0x3b, 0x20, 0x3c, 0x37, 0xfa, 0x21, 0xbd,
-	0xa7, 0x04, 0x8e, 0xd3, 0x3f, 0xf0, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa,
-	0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
-	0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa,
-	0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
-	0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0x90,
-	0x21,
+	0xc2, 0xcf, 0x37, 0xfa, 0x21, 0x3d, 0xdb, 0x3b, 0x20, 0x3c, 0x37, 0xfa, 0x21, 0xbd, 0xa7,
+	0x04, 0x8e, 0xd3, 0x3f, 0xf0, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
+	0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21,
+	0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa,
+	0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37,
+	0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d, 0x37, 0x90, 0x21,
 };
 
 static void test_c07_deflate_refused(void **state)
@@ -742,7 +747,8 @@ static void test_c08a_length_msb(void **state)
 static void test_c08b_declared_4gib(void **state)
 {
 	(void)state;
-	static const uint8_t in[] = {0x82, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, KEY};
+	static const uint8_t in[] = {0x82, 0xff, 0x00, 0x00, 0x00, 0x01,
+				     0x00, 0x00, 0x00, 0x00, KEY};
 	/* Refused once the length field is complete, before mask and payload. */
 	expect_fail_at(in, sizeof in, &lim_1m, "FAIL:1009;", 10);
 	/* Without limits, an int cannot report a 4 GiB frame: also 1009. */
@@ -793,7 +799,8 @@ static void test_c08d_64bit_length(void **state)
 	const size_t m = 65536;
 	uint8_t *in = malloc(14 + m);
 	assert_non_null(in);
-	static const uint8_t hdr[] = {0x82, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, KEY};
+	static const uint8_t hdr[] = {0x82, 0xff, 0x00, 0x00, 0x00, 0x00,
+				      0x00, 0x01, 0x00, 0x00, KEY};
 	memcpy(in, hdr, sizeof hdr);
 	for (size_t i = 0; i < m; i++)
 		in[14 + i] = (uint8_t)((i ^ (i >> 8)) ^ mask_key[i & 3]);
@@ -840,8 +847,8 @@ static int handshake(const char *head, char accept[29])
 	return ws_handshake_check(&req, accept);
 }
 
-#define F1_WITH_KEY(keylines)                                                         \
-	"GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"           \
+#define F1_WITH_KEY(keylines)                                              \
+	"GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n" \
 	"Connection: Upgrade\r\n" keylines "Sec-WebSocket-Version: 13\r\n\r\n"
 
 static const char f1[] = F1_WITH_KEY("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n");
@@ -896,7 +903,8 @@ static void test_c10_key_validation(void **state)
 		assert_int_equal(accept[0], '\0');
 	}
 	/* A 16-byte key with both base64 specials decodes fine. */
-	assert_rc(handshake(F1_WITH_KEY("Sec-WebSocket-Key: +/+/+/+/+/+/+/+/+/+/+w==\r\n"), accept), 0);
+	assert_rc(handshake(F1_WITH_KEY("Sec-WebSocket-Key: +/+/+/+/+/+/+/+/+/+/+w==\r\n"), accept),
+		  0);
 	assert_int_equal(strlen(accept), 28);
 
 	/* A long key that still fits the head: 400. */
@@ -914,9 +922,10 @@ static void test_c10_key_validation(void **state)
 	size_t mib = 1u << 20;
 	char *huge = malloc(mib + 512);
 	assert_non_null(huge);
-	size_t off = (size_t)snprintf(huge, 512, "GET /ws HTTP/1.1\r\nHost: chat.example\r\n"
-						 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-						 "Sec-WebSocket-Key: ");
+	size_t off = (size_t)snprintf(huge, 512,
+				      "GET /ws HTTP/1.1\r\nHost: chat.example\r\n"
+				      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				      "Sec-WebSocket-Key: ");
 	memset(huge + off, 'A', mib);
 	off += mib;
 	memcpy(huge + off, "\r\nSec-WebSocket-Version: 13\r\n\r\n", 31);
@@ -935,8 +944,9 @@ static void test_c10_version(void **state)
 			 "Sec-WebSocket-Version: 8\r\n\r\n";
 	assert_rc(handshake(v8, accept), 426);
 	assert_int_equal(accept[0], '\0');
-	const char *none = "GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"
-			   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+	const char *none =
+		"GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 	assert_rc(handshake(none, accept), 426);
 	const char *two = "GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"
 			  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -952,8 +962,8 @@ static void test_c10_version(void **state)
 	assert_rc(handshake(v130, accept), 426);
 }
 
-#define C11_WITH(conn)                                                                \
-	"GET /ws HTTP/1.1\r\nhost: chat.example\r\nupgrade: WebSocket\r\n" conn      \
+#define C11_WITH(conn)                                                          \
+	"GET /ws HTTP/1.1\r\nhost: chat.example\r\nupgrade: WebSocket\r\n" conn \
 	"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
 
 static void test_c11_case_and_tokens(void **state)

@@ -426,9 +426,9 @@ struct to {
 	uint32_t device;
 };
 
-static cold_append_t append_req(uint64_t sa, uint32_t sd, uint64_t cmid, uint8_t tag,
-				uint64_t ra, uint64_t now, uint64_t exp, const struct to *to,
-				size_t n, const char *text, cold_entry_t *ent)
+static cold_append_t append_req(uint64_t sa, uint32_t sd, uint64_t cmid, uint8_t tag, uint64_t ra,
+				uint64_t now, uint64_t exp, const struct to *to, size_t n,
+				const char *text, cold_entry_t *ent)
 {
 	cold_append_t r = {
 		.sender_account = sa,
@@ -459,8 +459,7 @@ static struct cap append(struct env *e, uint64_t sa, uint32_t sd, uint64_t cmid,
 	return c;
 }
 
-static struct cap fetch(struct env *e, uint64_t acc, uint32_t dev, uint64_t after,
-			uint32_t limit)
+static struct cap fetch(struct env *e, uint64_t acc, uint32_t dev, uint64_t after, uint32_t limit)
 {
 	struct cap c = {0};
 	assert_int_equal(cold_mailbox_fetch(e->cs, acc, dev, after, limit, on_fetch, &c), 0);
@@ -967,9 +966,8 @@ static void test_append_idempotent(void **state)
 	two_accounts(e);
 	struct cap a = append(e, ALICE, 1, 77, 0xaa, BOB, 500, 1000000, ALICE_TO_BOB, 4, "x");
 	assert_int_equal(a.status, 0);
-	assert_int_equal(append(e, ALICE, 1, 78, 0xab, BOB, 501, 1000000, ALICE_TO_BOB, 4, "y")
-				 .status,
-			 0);
+	assert_int_equal(
+		append(e, ALICE, 1, 78, 0xab, BOB, 501, 1000000, ALICE_TO_BOB, 4, "y").status, 0);
 	uint64_t before = stats(e).entries;
 
 	/* The retry arrives later: same timestamp and seqs, nothing written. */
@@ -1128,8 +1126,8 @@ static void test_savepoint_isolation(void **state)
 	assert_int_equal(c6.seqs[0].seq, 2); /* the stale append took no seq */
 
 	/* One key over the cap fails alone, between two successes. */
-	cold_keys_t more = {.account_id = BOB, .device_id = 1, .otpks = keys(5000, 1, 1),
-			    .otpk_count = 1};
+	cold_keys_t more = {
+		.account_id = BOB, .device_id = 1, .otpks = keys(5000, 1, 1), .otpk_count = 1};
 	cold_append_t a4 = append_req(ALICE, 1, 4, 1, BOB, 10, 99, ALICE_TO_BOB, 4, "d", e1);
 	struct cap d1 = {0}, d2 = {0}, d3 = {0};
 	assert_int_equal(cold_keys_upload(e->cs, &more, on_keys, &d1), 0);
@@ -1158,8 +1156,8 @@ static void fill_mailbox(struct env *e, int n, uint64_t expires)
 	memset(c, 0, sizeof c);
 	for (int i = 0; i < n; i++) {
 		snprintf(text[i], sizeof text[i], "msg-%d", i + 1);
-		cold_append_t r = append_req(ALICE, 1, (uint64_t)i + 1, 1, CAROL, 1000 + (uint64_t)i,
-					     expires, to, 1, text[i], &ent[i]);
+		cold_append_t r = append_req(ALICE, 1, (uint64_t)i + 1, 1, CAROL,
+					     1000 + (uint64_t)i, expires, to, 1, text[i], &ent[i]);
 		assert_int_equal(cold_msg_append(e->cs, &r, on_append, &c[i]), 0);
 	}
 	cold_flush(e->cs); /* one batch, one commit */
@@ -1251,7 +1249,8 @@ static void test_expire(void **state)
 	struct to to[] = {{CAROL, 1}};
 	for (uint64_t i = 1; i <= 5; i++)
 		assert_int_equal(
-			append(e, ALICE, 1, i, 1, CAROL, 100, i <= 3 ? 1000 : 5000, to, 1, "e").status,
+			append(e, ALICE, 1, i, 1, CAROL, 100, i <= 3 ? 1000 : 5000, to, 1, "e")
+				.status,
 			0);
 	struct cap x = expire(e, 999);
 	assert_int_equal(x.status, 0);
@@ -1341,11 +1340,12 @@ static void test_commit_failure_fails_whole_batch(void **state)
 	/* Make COMMIT itself fail: a deferred foreign-key violation is only
 	 * checked at commit time. */
 	struct sqlite_cold *sc = sc_from(e->cs);
-	assert_int_equal(sqlite3_exec(sc->db,
-				      "PRAGMA defer_foreign_keys = ON;"
-				      "INSERT INTO mailbox (account_id, device_id) VALUES (999, 9);",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(sc->db,
+			     "PRAGMA defer_foreign_keys = ON;"
+			     "INSERT INTO mailbox (account_id, device_id) VALUES (999, 9);",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	assert_int_equal(cold_username_set(e->cs, ALICE, SLICE_LIT("al"), on_username, &c), 0);
 	cold_flush(e->cs);
 	assert_int_equal(a.called, 1);
@@ -1376,7 +1376,8 @@ static void test_durable_across_reopen(void **state)
 	assert_int_equal(uname_set(e, BOB, "Bobby").status, 0);
 	for (uint64_t m = 1; m <= 3; m++)
 		assert_int_equal(
-			append(e, ALICE, 1, m, 1, BOB, 50 + m, 1000000, ALICE_TO_BOB, 4, "d").status,
+			append(e, ALICE, 1, m, 1, BOB, 50 + m, 1000000, ALICE_TO_BOB, 4, "d")
+				.status,
 			0);
 	assert_int_equal(ack(e, BOB, 1, 2).acked, 2);
 	assert_int_equal(claim(e, CAROL, 1).otpk_id, 1);
@@ -1449,8 +1450,7 @@ static void test_open_refuses_newer_schema(void **state)
 	e->cs = NULL;
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	coldstore_t *cs = (coldstore_t *)1;
 	assert_int_equal(sqlite_cold_open(&cs, e->path), -FC_ESTORE);
