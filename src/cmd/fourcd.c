@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -80,7 +82,8 @@ static int serve(int argc, char **argv)
 	const char *cfg_path = NULL;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* our own messages name the program */
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cfg_path = optarg;
@@ -110,8 +113,13 @@ static int serve(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			fprintf(stderr, "fourcd serve: option %s needs a value (see fourcd --help)\n",
+				argv[optind - 1]);
+			return 2;
 		default:
-			usage(stderr);
+			fprintf(stderr, "fourcd serve: unknown option %s (see fourcd --help)\n",
+				argv[optind - 1]);
 			return 2;
 		}
 	}
@@ -145,6 +153,16 @@ static int serve(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "fourcd: cannot create data directory %s: %s\n", cfg.data,
 			strerror(-rc));
+		return 1;
+	}
+	/* One server per data directory: a second one would share the store
+	 * and, on the same ports, split the clients. */
+	char lockpath[CONFIG_STR + 16];
+	snprintf(lockpath, sizeof lockpath, "%s/fourcd.lock", cfg.data);
+	int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "fourcd: data directory %s is in use by another fourcd (%s)\n",
+			cfg.data, strerror(errno));
 		return 1;
 	}
 	char dbpath[CONFIG_STR + 16];

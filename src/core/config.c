@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -60,6 +61,22 @@ static int set_str(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
+/* A listen address: empty (off) or HOST:PORT with a numeric IPv4 or
+ * bracketed IPv6 host (names would need a blocking lookup at start). */
+static const char *set_addr(char *dst, size_t cap, const char *v)
+{
+	if (*v) {
+		char host[128];
+		int port;
+		unsigned char bin[16];
+		if (config_split_addr(v, host, sizeof host, &port) != 0)
+			return "expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
+		if (inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, bin) != 1)
+			return "expected a numeric IP address, e.g. 127.0.0.1:8080 or [::1]:8080";
+	}
+	return set_str(dst, cap, v) ? "value too long" : NULL;
+}
+
 static int set_invites(fc_config_t *c, const char *v)
 {
 	c->n_invites = 0;
@@ -96,13 +113,11 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 	uint64_t x;
 	if (strcmp(sec, "server") == 0) {
 		if (strcmp(key, "listen") == 0)
-			return set_str(c->listen, sizeof c->listen, val) ? "value too long" : NULL;
+			return set_addr(c->listen, sizeof c->listen, val);
 		if (strcmp(key, "tls_listen") == 0)
-			return set_str(c->tls_listen, sizeof c->tls_listen, val) ?
-				       "value too long" :
-				       NULL;
+			return set_addr(c->tls_listen, sizeof c->tls_listen, val);
 		if (strcmp(key, "admin") == 0)
-			return set_str(c->admin, sizeof c->admin, val) ? "value too long" : NULL;
+			return set_addr(c->admin, sizeof c->admin, val);
 		if (strcmp(key, "data") == 0)
 			return set_str(c->data, sizeof c->data, val) || !*val ? "bad directory" :
 										NULL;

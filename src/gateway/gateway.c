@@ -287,7 +287,7 @@ static void on_flush(uv_prepare_t *p)
 
 /* ---- listening sockets ------------------------------------------------- */
 
-static int bind_socket(const char *addr, int reuseport, char *err, size_t errlen)
+static int bind_socket(const char *addr, int reuseport, int first, char *err, size_t errlen)
 {
 	char host[128];
 	int port;
@@ -315,6 +315,23 @@ static int bind_socket(const char *addr, int reuseport, char *err, size_t errlen
 			goto bad_host;
 		fam = AF_INET;
 		sl = sizeof *s4;
+	}
+	if (reuseport && first) {
+		/* SO_REUSEPORT would let us join another process's listening
+		 * group on the same port and split its clients with it; a plain
+		 * bind first makes a port in use a start-up error. */
+		int probe = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0) {
+			int on = 1;
+			setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+			int brc = bind(probe, (struct sockaddr *)&ss, sl);
+			int e = errno;
+			close(probe);
+			if (brc != 0) {
+				snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(e));
+				return -e;
+			}
+		}
 	}
 	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -545,13 +562,13 @@ int gw_create(gw_server_t **out, const fc_config_t *cfg, bus_inbox_t *router_inb
 			goto fail;
 		}
 		if (cfg->listen[0] &&
-		    (lp->fd_plain = bind_socket(cfg->listen, 1, err, errlen)) < 0) {
+		    (lp->fd_plain = bind_socket(cfg->listen, 1, i == 0, err, errlen)) < 0) {
 			rc = lp->fd_plain;
 			lp->fd_plain = -1;
 			goto fail;
 		}
 		if (cfg->tls_listen[0] &&
-		    (lp->fd_tls = bind_socket(cfg->tls_listen, 1, err, errlen)) < 0) {
+		    (lp->fd_tls = bind_socket(cfg->tls_listen, 1, i == 0, err, errlen)) < 0) {
 			rc = lp->fd_tls;
 			lp->fd_tls = -1;
 			goto fail;
@@ -561,7 +578,7 @@ int gw_create(gw_server_t **out, const fc_config_t *cfg, bus_inbox_t *router_inb
 			goto fail;
 		}
 	}
-	if (cfg->admin[0] && (s->admin->fd_admin = bind_socket(cfg->admin, 0, err, errlen)) < 0) {
+	if (cfg->admin[0] && (s->admin->fd_admin = bind_socket(cfg->admin, 0, 1, err, errlen)) < 0) {
 		rc = s->admin->fd_admin;
 		s->admin->fd_admin = -1;
 		goto fail;
