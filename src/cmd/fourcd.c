@@ -114,7 +114,8 @@ static int serve(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case ':':
-			fprintf(stderr, "fourcd serve: option %s needs a value (see fourcd --help)\n",
+			fprintf(stderr,
+				"fourcd serve: option %s needs a value (see fourcd --help)\n",
 				argv[optind - 1]);
 			return 2;
 		default:

@@ -563,7 +563,12 @@ static void on_ws_message(gw_conn_t *c, slice_t payload)
 		metrics_err(E_PROTO_BAD_FRAME);
 		LOGI("bad_frame", "conn=%llu len=%zu err=\"%s\"", (unsigned long long)c->id,
 		     payload.len, err_str(rc));
-		gw_conn_send_error(c, h.req_id, code, 0, "bad frame");
+		gw_conn_send_error(c, h.req_id, code, 0,
+				   code == WIRE_ERR_UNSUPPORTED_VERSION ?
+					   "unsupported protocol version" :
+				   code == WIRE_ERR_UNKNOWN_TYPE ? "unknown message type" :
+				   code == WIRE_ERR_TOO_LARGE    ? "frame too large" :
+								   "malformed frame header");
 		return;
 	}
 	if (!wire_type_is_request(h.type)) {

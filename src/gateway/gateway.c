@@ -578,7 +578,8 @@ int gw_create(gw_server_t **out, const fc_config_t *cfg, bus_inbox_t *router_inb
 			goto fail;
 		}
 	}
-	if (cfg->admin[0] && (s->admin->fd_admin = bind_socket(cfg->admin, 0, 1, err, errlen)) < 0) {
+	if (cfg->admin[0] &&
+	    (s->admin->fd_admin = bind_socket(cfg->admin, 0, 1, err, errlen)) < 0) {
 		rc = s->admin->fd_admin;
 		s->admin->fd_admin = -1;
 		goto fail;

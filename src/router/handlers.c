@@ -34,7 +34,7 @@ static void bad_request(router_t *r, bus_msg_t *m, uint32_t req_id, int rc)
 	uint16_t code = wire_err_from_code(rc);
 	metrics_err(E_PROTO_BAD_FRAME);
 	LOGI("bad_request", "conn=%llu err=\"%s\"", (unsigned long long)m->conn_id, err_str(rc));
-	rt_send_error(r, m->gw, m->conn_id, req_id, code, 0, err_str(rc));
+	rt_send_error(r, m->gw, m->conn_id, req_id, code, 0, rt_detail(rc));
 }
 
 /* Submits through `op`; on refusal answers with an error and frees q. */
@@ -164,7 +164,10 @@ static void auth_failed(rt_req_t *q, const char *why)
 {
 	metrics_err(E_AUTH_FAILED);
 	LOGI("auth_failed", "conn=%llu reason=%s", (unsigned long long)q->conn_id, why);
-	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_AUTH_FAILED, 0, why);
+	/* The reason stays in the log: telling the client would confirm which
+	 * devices exist to anyone who asks. */
+	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_AUTH_FAILED, 0,
+		      "authentication failed");
 	rt_req_done(q);
 }
 

@@ -128,6 +128,13 @@ void rt_req_done(rt_req_t *q)
 	free(q);
 }
 
+const char *rt_detail(int status)
+{
+	/* err_str() would say "Invalid argument" for a field that broke a
+	 * value rule; ERROR details are for client developers. */
+	return status == -EINVAL ? "invalid field value" : err_str(status);
+}
+
 /* Maps a store outcome to an ERROR frame and finishes the request. */
 void rt_req_fail(rt_req_t *q, int status)
 {
@@ -140,7 +147,7 @@ void rt_req_fail(rt_req_t *q, int status)
 		LOGW("store_failed", "type=%s err=\"%s\"", wire_type_name(q->type),
 		     err_str(status));
 	}
-	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, code, retry, err_str(status));
+	rt_send_error(q->r, q->gw, q->conn_id, q->req_id, code, retry, rt_detail(status));
 	rt_req_done(q);
 }
 
@@ -240,6 +247,9 @@ int router_create(router_t **out, const fc_config_t *cfg, coldstore_t *cs, hotst
 	}
 	if (strcmp(r->verifier.name, "open") == 0)
 		LOGW("registration_open", "verifier=open anyone can register");
+	else if (cfg->n_invites == 0)
+		LOGW("registration_closed", "verifier=invite no invite_codes configured: every "
+					    "REGISTER is refused");
 	wire_buf_init(&r->out, WIRE_MAX_FRAME);
 	int rc = uv_loop_init(&r->loop);
 	if (rc == 0)

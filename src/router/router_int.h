@@ -66,6 +66,8 @@ void rt_send_close(router_t *r, uint16_t gw, uint64_t conn_id, uint16_t code);
 rt_req_t *rt_req_new(router_t *r, bus_msg_t *m, uint32_t req_id, uint8_t type);
 void rt_req_done(rt_req_t *q);
 void rt_req_fail(rt_req_t *q, int status);
+/* The ERROR detail text for a project error code. */
+const char *rt_detail(int status);
 void rt_flush(router_t *r);
 
 /* handlers.c: decodes and handles one request; takes ownership of m. */

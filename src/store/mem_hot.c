@@ -113,6 +113,7 @@ static int link_put(hotstore_t *hs, slice_t code, uint64_t account, uint64_t ttl
 		return -EINVAL;
 	uint64_t now = now_ms();
 	link_t *slot = NULL;
+	int mine = 0;
 	for (int i = 0; i < MEM_HOT_LINKS; i++) {
 		link_t *l = &m->links[i];
 		int live = l->account && l->expires_ms > now;
@@ -120,10 +121,12 @@ static int link_put(hotstore_t *hs, slice_t code, uint64_t account, uint64_t ttl
 			cb(arg, -FC_EEXIST, 0);
 			return 0;
 		}
+		mine += live && l->account == account;
 		if (!live && !slot)
 			slot = l;
 	}
-	if (!slot) {
+	/* Per account too, so one account cannot use up the table for all. */
+	if (!slot || mine >= MEM_HOT_LINKS_PER_ACCOUNT) {
 		cb(arg, -FC_ELIMIT, 0);
 		return 0;
 	}

@@ -55,12 +55,15 @@ def test_auth_with_wrong_key_or_unknown_device_fails(server):
     with pytest.raises(ServerError) as e:
         imposter.auth()
     assert err_code(e) == ERR["AUTH_FAILED"]
+    wrong_key = e.value.msg.f["detail"]
     imposter.device = 9
     imposter.key = d.key
     imposter.pub = d.pub
     with pytest.raises(ServerError) as e:
         imposter.auth()
     assert err_code(e) == ERR["AUTH_FAILED"]
+    # The answer does not reveal whether the device exists.
+    assert wrong_key == e.value.msg.f["detail"] == "authentication failed"
 
 
 def test_requests_before_auth_are_refused(server):
@@ -378,3 +381,15 @@ def test_open_verifier_admits_any_token(fourcd_factory):
     d.register(invite="anything-at-all")
     assert d.device == 1
     assert "event=registration_open" in srv.log_path.read_text()
+
+
+def test_link_codes_are_capped_per_account(server):
+    a = new_user(url(server))
+    codes = [a.request(T["LINK_BEGIN"], b"").f["code"] for _ in range(4)]
+    assert len(set(codes)) == 4
+    with pytest.raises(ServerError) as e:
+        a.request(T["LINK_BEGIN"], b"")
+    assert err_code(e) == ERR["RATE_LIMITED"]
+    # Another account is not affected.
+    b = new_user(url(server))
+    assert b.request(T["LINK_BEGIN"], b"").name == "LINK_CODE"

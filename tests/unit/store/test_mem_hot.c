@@ -113,12 +113,26 @@ static void test_link_codes(void **state)
 	char buf[16];
 	for (int i = 0; i < MEM_HOT_LINKS; i++) {
 		snprintf(buf, sizeof buf, "code%06d", i);
-		assert_int_equal(hot_link_put(hs, slice_cstr(buf), 1, 60000, on_link, &g), 0);
+		/* Spread over accounts: each may hold only a few codes. */
+		uint64_t acct = 1000 + (uint64_t)(i / MEM_HOT_LINKS_PER_ACCOUNT);
+		assert_int_equal(hot_link_put(hs, slice_cstr(buf), acct, 60000, on_link, &g), 0);
 		assert_int_equal(g.status, 0);
 	}
 	assert_int_equal(hot_link_put(hs, SLICE_LIT("onetoomany"), 1, 60000, on_link, &g), 0);
 	assert_true(g.status == -FC_ELIMIT);
 	assert_true(hot_link_put(hs, SLICE_LIT(""), 1, 60000, on_link, &g) == -EINVAL);
+	hot_close(hs);
+	/* Per-account cap. */
+	assert_int_equal(mem_hot_open(&hs), 0);
+	for (int i = 0; i < MEM_HOT_LINKS_PER_ACCOUNT; i++) {
+		snprintf(buf, sizeof buf, "mine%06d", i);
+		assert_int_equal(hot_link_put(hs, slice_cstr(buf), 77, 60000, on_link, &g), 0);
+		assert_int_equal(g.status, 0);
+	}
+	assert_int_equal(hot_link_put(hs, SLICE_LIT("mine-extra"), 77, 60000, on_link, &g), 0);
+	assert_true(g.status == -FC_ELIMIT);
+	assert_int_equal(hot_link_put(hs, SLICE_LIT("yours00001"), 78, 60000, on_link, &g), 0);
+	assert_int_equal(g.status, 0);
 	hot_close(hs);
 }
 
