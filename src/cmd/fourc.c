@@ -30,8 +30,10 @@
 
 #include "client/client.h"
 #include "core/log.h"
+#include "proto/wire.h"
 
 #define DEFAULT_SERVER "ws://127.0.0.1:8080/v1/ws"
+#define FOURC_CLIENT_VERSION "0.1.0"
 #define DEFAULT_INVITE "dev-invite-4c"
 #define DEMO_WAIT_MS 15000
 
@@ -612,7 +614,8 @@ static int cmd_send(const args_t *a)
 	}
 	char ts[80];
 	iso_time(sent.timestamp_ms, ts, sizeof ts);
-	printf("sent to %s (account %llu): %u device(s), message id %016llx, accepted at %s\n",
+	printf("sent to %s (account %llu): %u envelope(s) (their devices and your other "
+	       "devices), message id %016llx, accepted at %s\n",
 	       name, (unsigned long long)to, sent.n_envelopes,
 	       (unsigned long long)sent.client_msg_id, ts);
 	if (sent.stale_rounds || sent.retries)
@@ -779,6 +782,35 @@ static int cmd_unlink(const args_t *a)
 	if (a->device == fcc_device_id(c))
 		progress("fourc: that was this profile's own device; %s can no longer connect",
 			 a->profile);
+	fcc_close(c);
+	return 0;
+}
+
+static const char help_username[] =
+	"usage: fourc username --profile DIR --username NAME [--server URL] [--insecure]\n"
+	"                      [--ca FILE]\n"
+	"\n"
+	"Sets the account's public username (3..32 of a-z 0-9 _ .), e.g. after\n"
+	"`fourc register` found the wished one taken. --username \"\" clears it.\n";
+
+static int cmd_username(const args_t *a)
+{
+	if (need(a, O_PROFILE, "--profile DIR") || need(a, O_USERNAME, "--username NAME"))
+		return 2;
+	fcc_t *c;
+	if (session(a, a->profile, &c))
+		return 1;
+	int rc = fcc_set_username(c, a->username);
+	if (rc < 0) {
+		rc = fail("%s", fcc_errmsg(c));
+		fcc_close(c);
+		return rc;
+	}
+	if (a->username && a->username[0])
+		printf("account %llu is now %s\n", (unsigned long long)fcc_account_id(c),
+		       a->username);
+	else
+		printf("account %llu has no username now\n", (unsigned long long)fcc_account_id(c));
 	fcc_close(c);
 	return 0;
 }
@@ -1168,6 +1200,8 @@ static const struct command {
 	{"devices", cmd_devices, CONN | O_PROFILE, help_devices, "list the account's devices"},
 	{"unlink", cmd_unlink, CONN | O_PROFILE | O_DEVICE, help_unlink,
 	 "remove a device from the account"},
+	{"username", cmd_username, CONN | O_PROFILE | O_USERNAME, help_username,
+	 "set or clear the account's public username"},
 	{"demo", cmd_demo, CONN | O_MESSAGE | O_KEEP, help_demo,
 	 "end-to-end self-test (A and B with two devices)"},
 };
@@ -1202,6 +1236,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		main_help(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("fourc %s (protocol version %d)\n", FOURC_CLIENT_VERSION, WIRE_VERSION);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++) {

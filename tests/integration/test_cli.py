@@ -75,3 +75,23 @@ def test_demo_fails_clearly_without_server(fourc_bin):
     r = fourc(fourc_bin, "demo", "--server", "ws://127.0.0.1:1", timeout=60, check=False)
     assert r.returncode == 1
     assert "Connection refused" in r.stdout + r.stderr
+
+
+def test_taken_username_can_be_fixed_afterwards(dev_server, fourc_bin, tmp_path):
+    url = f"ws://127.0.0.1:{dev_server.port}"
+    name = f"taken_{os.urandom(3).hex()}"
+    fourc(fourc_bin, "register", "--server", url, "--profile", str(tmp_path / "a"),
+          "--username", name)
+    r = fourc(fourc_bin, "register", "--server", url, "--profile", str(tmp_path / "b"),
+              "--username", name, check=False)
+    assert r.returncode == 1 and "taken" in r.stdout + r.stderr
+    out = fourc(fourc_bin, "username", "--profile", str(tmp_path / "b"),
+                "--username", name + "_2").stdout
+    assert f"is now {name}_2" in out
+    out = fourc(fourc_bin, "devices", "--profile", str(tmp_path / "b")).stdout
+    assert f"username {name}_2" in out
+
+
+def test_version(fourc_bin):
+    r = fourc(fourc_bin, "--version")
+    assert r.stdout.startswith("fourc ") and "protocol version 1" in r.stdout
