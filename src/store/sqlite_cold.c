@@ -636,6 +636,69 @@ static int configure(sqlite3 *db, int sync_full)
 	return 0;
 }
 
+#define SC_CKPT_INTERVAL_MS 200
+
+static void *ckpt_main(void *arg)
+{
+	struct sqlite_cold *sc = arg;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(sc->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		log_sqlite("coldstore_checkpointer_failed", "open", db, 0);
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 0);
+	pthread_mutex_lock(&sc->ckpt_mu);
+	while (!sc->ckpt_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += SC_CKPT_INTERVAL_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&sc->ckpt_cv, &sc->ckpt_mu, &ts);
+		if (sc->ckpt_stop)
+			break;
+		pthread_mutex_unlock(&sc->ckpt_mu);
+		int wal = 0, done = 0;
+		int rc =
+			sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			log_sqlite("coldstore_checkpoint_failed", "checkpoint", db, rc);
+		pthread_mutex_lock(&sc->ckpt_mu);
+	}
+	pthread_mutex_unlock(&sc->ckpt_mu);
+	sqlite3_close(db);
+	return NULL;
+}
+
+static void ckpt_start(struct sqlite_cold *sc)
+{
+	pthread_mutex_init(&sc->ckpt_mu, NULL);
+	pthread_cond_init(&sc->ckpt_cv, NULL);
+	/* The writer no longer checkpoints by itself. */
+	if (sqlite3_exec(sc->db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL) != SQLITE_OK)
+		return;
+	if (pthread_create(&sc->ckpt_thread, NULL, ckpt_main, sc) == 0)
+		sc->ckpt_running = 1;
+	else
+		(void)sqlite3_exec(sc->db, "PRAGMA wal_autocheckpoint = 1000", NULL, NULL, NULL);
+}
+
+static void ckpt_stop(struct sqlite_cold *sc)
+{
+	if (!sc->ckpt_running)
+		return;
+	pthread_mutex_lock(&sc->ckpt_mu);
+	sc->ckpt_stop = 1;
+	pthread_cond_signal(&sc->ckpt_cv);
+	pthread_mutex_unlock(&sc->ckpt_mu);
+	pthread_join(sc->ckpt_thread, NULL);
+	sc->ckpt_running = 0;
+	pthread_cond_destroy(&sc->ckpt_cv);
+	pthread_mutex_destroy(&sc->ckpt_mu);
+}
+
 static int prepare_all(struct sqlite_cold *sc)
 {
 	for (int i = 0; i < SC_STMT_COUNT; i++) {
@@ -655,7 +718,12 @@ static void release(struct sqlite_cold *sc)
 		sqlite3_finalize(sc->stmt[i]);
 		sc->stmt[i] = NULL;
 	}
+	ckpt_stop(sc);
+	free(sc->path);
 	if (sc->db) {
+		/* Leave a small WAL behind: fold it into the database file. */
+		(void)sqlite3_wal_checkpoint_v2(sc->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+						NULL);
 		int rc = sqlite3_close(sc->db);
 		if (rc != SQLITE_OK)
 			log_sqlite("coldstore_close_failed", "close", sc->db, rc);
@@ -693,6 +761,9 @@ int sqlite_cold_open_ex(coldstore_t **out, const char *path, int sync_full)
 	if ((rc = configure(sc->db, sync_full)) < 0 || (rc = migrate(sc->db)) < 0 ||
 	    (rc = prepare_all(sc)) < 0)
 		goto fail;
+	sc->path = strdup(path);
+	if (sc->path)
+		ckpt_start(sc);
 	LOGI("coldstore_open", "engine=sqlite version=%s schema=%d sync=%s", sqlite3_libversion(),
 	     SC_SCHEMA_VERSION, sync_full ? "full" : "normal");
 	*out = &sc->base;

@@ -12,6 +12,7 @@
 #ifndef FC_STORE_SQLITE_COLD_INT_H
 #define FC_STORE_SQLITE_COLD_INT_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <string.h>
@@ -151,6 +152,15 @@ struct sqlite_cold {
 	int in_sp;      /* the current operation's savepoint is open */
 	int delivering; /* a flush is calling callbacks */
 	int closing;    /* cold_close() is running: refuse new operations */
+	/* Background checkpointer: its own connection copies WAL frames into
+	 * the database file (PASSIVE, never blocking the writer), so neither the
+	 * copy nor its fsync lands on a commit's latency. */
+	pthread_t ckpt_thread;
+	int ckpt_running;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
+	int ckpt_stop;
+	char *path;
 };
 
 static inline struct sqlite_cold *sc_from(coldstore_t *cs)
