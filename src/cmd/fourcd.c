@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
 #include "router/router.h"
@@ -43,25 +44,6 @@ static void usage(FILE *f)
 		"  --log-level LEVEL    debug, info, warn or error      [log] level          (info)\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n");
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[CONFIG_STR];
-	size_t n = strlen(path);
-	if (n >= sizeof tmp)
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] == '/' || tmp[i] == 0) {
-			char c = tmp[i];
-			tmp[i] = 0;
-			if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-				return -errno;
-			tmp[i] = c;
-		}
-	}
-	return 0;
 }
 
 static int serve(int argc, char **argv)
@@ -150,7 +132,7 @@ static int serve(int argc, char **argv)
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			LOGW("rlimit_nofile", "err=\"%s\"", strerror(errno));
 	}
-	int rc = mkdir_p(cfg.data);
+	int rc = fs_mkdir_p(cfg.data, 0700);
 	if (rc < 0) {
 		fprintf(stderr, "fourcd: cannot create data directory %s: %s\n", cfg.data,
 			strerror(-rc));

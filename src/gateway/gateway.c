@@ -16,6 +16,7 @@
 
 #include "core/assert.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proto/wire.h"
@@ -478,25 +479,6 @@ static gw_loop_t *loop_new(gw_server_t *s, unsigned idx)
 	return lp;
 }
 
-static int make_dirs(const char *path)
-{
-	char tmp[512];
-	size_t n = strlen(path);
-	if (n >= sizeof tmp)
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] == '/' || tmp[i] == 0) {
-			char c = tmp[i];
-			tmp[i] = 0;
-			if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-				return -errno;
-			tmp[i] = c;
-		}
-	}
-	return 0;
-}
-
 static int setup_tls(gw_server_t *s, char *err, size_t errlen)
 {
 	const fc_config_t *cfg = &s->cfg;
@@ -507,7 +489,7 @@ static int setup_tls(gw_server_t *s, char *err, size_t errlen)
 	} else {
 		char dir[CONFIG_STR + 8];
 		snprintf(dir, sizeof dir, "%s/tls", cfg->data);
-		int rc = make_dirs(dir);
+		int rc = fs_mkdir_p(dir, 0700);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
 			return rc;

@@ -410,16 +410,21 @@ static void h_device_remove(rt_req_t *q)
 	SUBMIT(q, cold_devices_list(q->r->cs, q->account, after_remove_check, q));
 }
 
-static void after_username_set(void *arg, int status, const cold_username_res_t *res)
+/* Finishes a request whose only positive answer is OK. */
+static void finish_ok(rt_req_t *q, int status)
 {
-	rt_req_t *q = arg;
-	(void)res;
 	if (status != 0) {
 		rt_req_fail(q, status);
 		return;
 	}
 	reply_ok(q);
 	rt_req_done(q);
+}
+
+static void after_username_set(void *arg, int status, const cold_username_res_t *res)
+{
+	(void)res;
+	finish_ok(arg, status);
 }
 
 static void h_username_set(rt_req_t *q)
@@ -716,14 +721,8 @@ static void h_send(rt_req_t *q)
 
 static void after_ack(void *arg, int status, const cold_ack_res_t *res)
 {
-	rt_req_t *q = arg;
 	(void)res;
-	if (status != 0) {
-		rt_req_fail(q, status);
-		return;
-	}
-	reply_ok(q);
-	rt_req_done(q);
+	finish_ok(arg, status);
 }
 
 static void h_ack(rt_req_t *q)

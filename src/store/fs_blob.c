@@ -140,35 +140,43 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
 	return 0;
 }
 
-static int fs_get(blobstore_t *bs, slice_t key, blob_get_cb cb, void *arg)
+/* Reads the object of key whole: 0 with *buf (free it) set, or the error
+ * the callback must get; -EINVAL for a bad key is returned separately. */
+static int load(struct fs_blob *b, slice_t key, uint8_t **buf, size_t *len, int *status)
 {
-	struct fs_blob *b = (struct fs_blob *)bs;
 	char path[ROOT_MAX + BLOB_KEY_MAX + 2];
 	int rc = path_of(b, key, path, sizeof path);
 	if (rc != 0)
 		return rc;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	rc = read_file(path, &buf, &len);
-	cb(arg, rc, rc == 0 ? slice_make(buf, len) : slice_make(NULL, 0));
+	*buf = NULL;
+	*len = 0;
+	*status = read_file(path, buf, len);
+	return 0;
+}
+
+static int fs_get(blobstore_t *bs, slice_t key, blob_get_cb cb, void *arg)
+{
+	uint8_t *buf;
+	size_t len;
+	int st, rc = load((struct fs_blob *)bs, key, &buf, &len, &st);
+	if (rc != 0)
+		return rc;
+	cb(arg, st, st == 0 ? slice_make(buf, len) : slice_make(NULL, 0));
 	free(buf);
 	return 0;
 }
 
 static int fs_head(blobstore_t *bs, slice_t key, blob_info_cb cb, void *arg)
 {
-	struct fs_blob *b = (struct fs_blob *)bs;
-	char path[ROOT_MAX + BLOB_KEY_MAX + 2];
-	int rc = path_of(b, key, path, sizeof path);
+	uint8_t *buf;
+	size_t len;
+	int st, rc = load((struct fs_blob *)bs, key, &buf, &len, &st);
 	if (rc != 0)
 		return rc;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	rc = read_file(path, &buf, &len);
 	blob_info_t info = {.size = len};
-	if (rc == 0)
+	if (st == 0)
 		crypto_hash_sha256(info.sha256, buf, len);
-	cb(arg, rc, rc == 0 ? &info : NULL);
+	cb(arg, st, st == 0 ? &info : NULL);
 	free(buf);
 	return 0;
 }
