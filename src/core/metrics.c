@@ -57,6 +57,7 @@ static const char *const g_err_names[E_ERR_COUNT] = {
 	[E_SLOW_READER] = "slow_reader",
 	[E_STORE] = "store",
 	[E_PING_TIMEOUT] = "ping_timeout",
+	[E_PREAUTH_BUDGET] = "preauth_budget",
 };
 
 void metrics_add(int id, int64_t n)

@@ -48,6 +48,7 @@ enum metric_err {
 	E_SLOW_READER,
 	E_STORE,
 	E_PING_TIMEOUT,
+	E_PREAUTH_BUDGET,
 	E_ERR_COUNT
 };
 

@@ -73,7 +73,9 @@ static void on_closed(uv_handle_t *h)
 {
 	gw_conn_t *c = h->data;
 	gw_loop_t *lp = c->lp;
-	if (c->state == ST_WS && (c->flags & (CF_AUTHED | CF_AUTH_PENDING))) {
+	/* Not keyed on state: a WebSocket close handshake leaves the
+	 * connection in ST_DRAIN, and its presence must go all the same. */
+	if (c->flags & (CF_AUTHED | CF_AUTH_PENDING)) {
 		/* The router drops presence for this connection. */
 		bus_msg_t *m = bus_msg_new(BUS_CONN_CLOSED, NULL, 0);
 		if (m) {
@@ -84,6 +86,8 @@ static void on_closed(uv_handle_t *h)
 			bus_push(lp->srv->router, m);
 		}
 	}
+	lp->preauth_bytes -= c->preauth_acct;
+	c->preauth_acct = 0;
 	if (c->flags & CF_TLS)
 		tls_conn_free(&c->tls);
 	free(c->tail);
@@ -594,7 +598,11 @@ static void on_ws_message(gw_conn_t *c, slice_t payload)
 	}
 	if (c->inflight >= cfg_of(c)->max_inflight) {
 		metrics_err(E_RATE_LIMITED);
-		gw_conn_send_error(c, h.req_id, WIRE_ERR_RATE_LIMITED, 100, "too many requests");
+		/* A silent ACK asks for no answer, and acks are cumulative: the
+		 * next one covers it, so under pressure it is simply dropped. */
+		if (!(h.type == WIRE_MSG_ACK && h.req_id == 0))
+			gw_conn_send_error(c, h.req_id, WIRE_ERR_RATE_LIMITED, 100,
+					   "too many requests");
 		return;
 	}
 	bus_msg_t *m = bus_msg_new(BUS_REQUEST, payload.ptr, payload.len);
@@ -781,6 +789,38 @@ static void conn_input(gw_conn_t *c, const uint8_t *data, size_t len)
 	c->tail_cap = (uint32_t)cap;
 }
 
+/* Unauthenticated connections may each buffer up to a whole message (1 MiB
+ * by default) before proving anything; the loop bounds what they hold
+ * together, so a crowd of them cannot pin memory without limit. */
+int gw_conn_preauth_account(gw_conn_t *c)
+{
+	gw_loop_t *lp = c->lp;
+	uint32_t now = (c->flags & CF_AUTHED) ? 0 : c->tail_cap + c->msg_len;
+	lp->preauth_bytes = lp->preauth_bytes - c->preauth_acct + now;
+	c->preauth_acct = now;
+	return now && lp->preauth_bytes > cfg_of(c)->max_preauth_bytes;
+}
+
+static void check_preauth(gw_conn_t *c)
+{
+	if ((c->flags & CF_CLOSING) || !gw_conn_preauth_account(c))
+		return;
+	metrics_err(E_PREAUTH_BUDGET);
+	LOGW("preauth_budget_exceeded", "conn=%llu held=%u", (unsigned long long)c->id,
+	     c->preauth_acct);
+	free(c->tail);
+	c->tail = NULL;
+	c->tail_len = c->tail_cap = 0;
+	free(c->msg);
+	c->msg = NULL;
+	c->msg_len = 0;
+	gw_conn_preauth_account(c);
+	if (c->state == ST_WS)
+		gw_conn_close_ws(c, WS_CLOSE_TRY_AGAIN, "server busy");
+	else
+		gw_conn_close_now(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf)
 {
 	gw_conn_t *c = h->data;
@@ -801,6 +841,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	c->last_rx_ms = gw_now_ms(c->lp);
 	if (!(c->flags & CF_TLS)) {
 		conn_input(c, (const uint8_t *)buf->base, (size_t)n);
+		check_preauth(c);
 		return;
 	}
 	if (tls_conn_feed(&c->tls, (const uint8_t *)buf->base, (size_t)n) != 0) {
@@ -829,7 +870,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		}
 		break;
 	}
-	if (tls_conn_pending_out(&c->tls))
+	check_preauth(c);
+	if (!(c->flags & CF_CLOSING) && tls_conn_pending_out(&c->tls))
 		mark_dirty(c);
 }
 

@@ -254,6 +254,7 @@ static void on_inbox(bus_inbox_t *in)
 				c->account = m->account;
 				c->device = m->device;
 				memset(c->nonce, 0, sizeof c->nonce);
+				(void)gw_conn_preauth_account(c); /* no longer counted */
 				gw_deadline_set(c, DL_PING,
 						gw_now_ms(lp) + lp->srv->cfg.ping_interval_ms);
 				break;

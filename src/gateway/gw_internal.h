@@ -71,6 +71,7 @@ struct gw_conn {
 	uint8_t route;
 	uint8_t keep_alive;
 	uint16_t inflight;
+	uint32_t preauth_acct; /* bytes counted in lp->preauth_bytes */
 	ws_rx_t rx;
 	tls_conn_t tls;
 	/* unfinished input */
@@ -127,7 +128,8 @@ struct gw_loop {
 	/* admission */
 	double tokens;
 	uint64_t tokens_ms;
-	uint64_t next_slot_ms; /* virtual queue of refused upgrades */
+	uint64_t next_slot_ms;  /* virtual queue of refused upgrades */
+	uint64_t preauth_bytes; /* input buffered by unauthenticated connections */
 	int stopping;
 	uint64_t stop_deadline_ms;
 	uint8_t rbuf[GW_RBUF];
@@ -167,5 +169,8 @@ void gw_conn_send_error(gw_conn_t *c, uint32_t req_id, uint16_t code, uint32_t r
 void gw_conn_close_ws(gw_conn_t *c, uint16_t code, const char *reason);
 void gw_conn_close_now(gw_conn_t *c);
 void gw_conn_goaway(gw_conn_t *c);
+/* Re-counts c's buffered input against its loop's pre-authentication budget;
+ * returns 1 when that budget is exceeded. */
+int gw_conn_preauth_account(gw_conn_t *c);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/assert.h"
 
@@ -94,14 +95,29 @@ static int parse_request_line(const uint8_t *p, size_t n, http_req_t *req)
 	else
 		return -FC_EMALFORMED;
 
-	const uint8_t *q = memchr(req->target.ptr, '?', req->target.len);
+	/* absolute-form ("http://host/path", RFC 9112 section 3.2.2: a server
+	 * MUST accept it): the path starts at the first '/' after the
+	 * authority; "http://host" alone means "/". */
+	slice_t tgt = req->target;
+	size_t skip = 0;
+	if (tgt.len >= 7 && strncasecmp((const char *)tgt.ptr, "http://", 7) == 0)
+		skip = 7;
+	else if (tgt.len >= 8 && strncasecmp((const char *)tgt.ptr, "https://", 8) == 0)
+		skip = 8;
+	if (skip) {
+		const uint8_t *slash = memchr(tgt.ptr + skip, '/', tgt.len - skip);
+		if (!slash)
+			return -FC_EMALFORMED;
+		tgt = slice_make(slash, tgt.len - (size_t)(slash - tgt.ptr));
+	}
+	const uint8_t *q = memchr(tgt.ptr, '?', tgt.len);
 	if (q) {
-		size_t plen = (size_t)(q - req->target.ptr);
-		req->path = slice_make(req->target.ptr, plen);
-		req->query = slice_make(q + 1, req->target.len - plen - 1);
+		size_t plen = (size_t)(q - tgt.ptr);
+		req->path = slice_make(tgt.ptr, plen);
+		req->query = slice_make(q + 1, tgt.len - plen - 1);
 	} else {
-		req->path = req->target;
-		req->query = slice_make(req->target.ptr + req->target.len, 0);
+		req->path = tgt;
+		req->query = slice_make(tgt.ptr + tgt.len, 0);
 	}
 	return 0;
 }

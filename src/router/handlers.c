@@ -739,7 +739,8 @@ static void after_fetch(void *arg, int status, const cold_fetch_res_t *res)
 		rt_req_fail(q, status);
 		return;
 	}
-	uint64_t after = q->msg.u.sync.after_seq;
+	/* Sequence numbers live in [1, 2^63): clamp as the store did. */
+	uint64_t after = q->msg.u.sync.after_seq > INT64_MAX ? INT64_MAX : q->msg.u.sync.after_seq;
 	/* Entries the device never acked that expired undelivered: say so
 	 * explicitly instead of leaving a silent gap. */
 	uint64_t from = (after > res->acked_seq ? after : res->acked_seq) + 1;

@@ -8,7 +8,7 @@
 
 #include "store/hotstore.h"
 
-#define MEM_HOT_LINKS 1024          /* pending link codes at most */
+#define MEM_HOT_LINKS 16384         /* pending link codes at most */
 #define MEM_HOT_LINKS_PER_ACCOUNT 4 /* pending link codes per account */
 
 FC_WUR int mem_hot_open(hotstore_t **out);

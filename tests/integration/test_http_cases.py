@@ -379,3 +379,14 @@ def test_admin_metrics_prometheus_text(server):
         assert m.group("name").startswith("fourc_"), line
         names.add(m.group("name"))
     assert names, "no samples"
+
+
+def test_absolute_form_target_is_accepted(server):
+    """RFC 9112 section 3.2.2: a server MUST accept the absolute-form."""
+    with server.raw() as conn:
+        conn.send(ws_request("http://chat.example/v1/ws"))
+        resp = conn.read_response(head_only=True)
+        assert resp.status == 101, str(resp)
+    with server.raw() as conn:
+        conn.send(http_request("GET", "http://chat.example/v1/ping"))
+        assert conn.read_response().status == 200

@@ -393,3 +393,46 @@ def test_link_codes_are_capped_per_account(server):
     # Another account is not affected.
     b = new_user(url(server))
     assert b.request(T["LINK_BEGIN"], b"").name == "LINK_CODE"
+
+
+def metric(srv, name):
+    for line in srv.admin_get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_closed_connection_leaves_no_presence(fourcd_factory):
+    """After a normal WebSocket close handshake the device is offline: new
+    messages wait in its mailbox instead of being pushed to a dead id."""
+    srv = fourcd_factory()
+    a, b = pair(srv)
+    b.close()   # client-initiated close handshake
+    time.sleep(0.3)
+    before = metric(srv, "fourc_messages_delivered_total")
+    for i in range(5):
+        a.send(b.account, [(b.account, 1, b"later%d" % i)], client_msg_id=i + 1)
+    assert metric(srv, "fourc_messages_delivered_total") == before
+    b.reconnect()
+    done, frames = b.sync(0)
+    assert [f.f["seq"] for f in frames] == [1, 2, 3, 4, 5]
+    assert "event=session_replaced" not in srv.log_path.read_text()
+
+
+def test_sync_from_the_top_of_the_range_reports_no_loss(server):
+    a, b = pair(server)
+    a.send(b.account, [(b.account, 1, b"x")], client_msg_id=1)
+    for after in (2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1):
+        done, frames = b.sync(after)
+        assert frames == [] and done.f["has_more"] == 0
+
+
+def test_silent_ack_flood_gets_no_answers(server):
+    a, b = pair(server)
+    a.send(b.account, [(b.account, 1, b"x")], client_msg_id=1)
+    for _ in range(300):
+        b.send_raw(frame(T["ACK"], 0, u64(1)))
+    time.sleep(0.5)         # let the acks in flight drain
+    done, _ = b.sync(0)
+    assert done.name == "SYNC_DONE"
+    assert [m for m in b.pushed if m.name == "ERROR"] == []

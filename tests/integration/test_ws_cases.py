@@ -790,3 +790,38 @@ def test_c17_refused_upgrades_get_spread_retry_after(fourcd_factory):
                 assert resp.status == 503, str(resp)
                 retries.append(int(resp.header("Retry-After")))
     assert retries == [1, 2, 3, 4, 5, 6], retries
+
+
+def test_unauthenticated_buffers_share_a_budget(fourcd_factory):
+    """Connections that have not authenticated may together buffer at most
+    max_preauth_bytes; past it the newest is closed with 1013, the server
+    keeps serving, and the budget frees up when they go."""
+    srv = fourcd_factory(config={"limits": {"max_preauth_bytes": 4 * 1048576}})
+    big_hdr = bytes([0x82, 0xFF]) + (1 << 20).to_bytes(8, "big") + wsraw.F2_KEY
+    conns, closed = [], []
+    try:
+        for _ in range(8):
+            conn = srv.raw()
+            conn.ws_handshake()
+            wsraw.read_challenge(conn)
+            conn.send(big_hdr + b"\0" * (900 * 1024))   # a partial 1 MiB frame
+            conns.append(conn)
+            time.sleep(0.1)
+        for conn in conns:
+            if conn.readable(0.5):
+                fr = conn.read_frame(timeout=2)
+                closed.append(fr.close_code)
+        assert closed and set(closed) == {1013}, closed
+        assert len(closed) <= 5
+        assert "event=preauth_budget_exceeded" in srv.log_text()
+        srv.assert_serving()
+    finally:
+        for conn in conns:
+            conn.close()
+    time.sleep(0.5)
+    # Budget released: the same partial frame is held again.
+    with srv.raw() as conn:
+        conn.ws_handshake()
+        wsraw.read_challenge(conn)
+        conn.send(big_hdr + b"\0" * (900 * 1024))
+        assert conn.quiet_for(0.5)
