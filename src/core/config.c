@@ -32,6 +32,7 @@ void config_defaults(fc_config_t *c)
 	c->max_connections = 200000;
 	c->max_inflight = 64;
 	c->max_preauth_bytes = 64u << 20;
+	c->bundle_fetch_per_min = 120;
 	c->max_devices = 5;
 	c->link_code_ttl_s = 600;
 	c->retention_ms = 30ull * 24 * 3600 * 1000;
@@ -172,6 +173,10 @@ static const char *apply(fc_config_t *c, const char *sec, const char *key, const
 		}
 		if (strcmp(key, "max_connections") == 0) {
 			U32(max_connections, 1, 10000000);
+			return NULL;
+		}
+		if (strcmp(key, "bundle_fetch_per_min") == 0) {
+			U32(bundle_fetch_per_min, 1, 60000);
 			return NULL;
 		}
 		if (strcmp(key, "max_preauth_bytes") == 0) {

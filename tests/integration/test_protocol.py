@@ -436,3 +436,18 @@ def test_silent_ack_flood_gets_no_answers(server):
     done, _ = b.sync(0)
     assert done.name == "SYNC_DONE"
     assert [m for m in b.pushed if m.name == "ERROR"] == []
+
+
+def test_bundle_fetches_are_rate_limited_per_connection(fourcd_factory):
+    srv = fourcd_factory(config={"limits": {"bundle_fetch_per_min": 5}})
+    owner = new_user(url(srv), otpks=prekeys(1, 20))
+    other = new_user(url(srv))
+    ids = [other.bundle(owner.account, 1).f["otpk_id"] for _ in range(5)]
+    assert ids == [1, 2, 3, 4, 5]
+    with pytest.raises(ServerError) as e:
+        other.bundle(owner.account, 1)
+    assert err_code(e) == ERR["RATE_LIMITED"]
+    assert 0 < e.value.msg.f["retry_after_ms"] <= 60000
+    # The refused fetch handed out nothing: the next key is still 6.
+    third = new_user(url(srv))
+    assert third.bundle(owner.account, 1).f["otpk_id"] == 6
