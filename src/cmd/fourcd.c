@@ -59,13 +59,17 @@ static int serve(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *over[7][3];
+	const char *over[16][3];
 	int nover = 0;
 	const char *cfg_path = NULL;
 	int ch;
 	optind = 1;
 	opterr = 0; /* our own messages name the program */
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (nover == (int)(sizeof over / sizeof over[0])) {
+			fprintf(stderr, "fourcd serve: too many options\n");
+			return 2;
+		}
 		switch (ch) {
 		case 'c':
 			cfg_path = optarg;

@@ -73,6 +73,8 @@ static void on_closed(uv_handle_t *h)
 {
 	gw_conn_t *c = h->data;
 	gw_loop_t *lp = c->lp;
+	gw_deadline_clear(c); /* backstop: nothing in the wheel may point here */
+	unlink_dirty(c);
 	/* Not keyed on state: a WebSocket close handshake leaves the
 	 * connection in ST_DRAIN, and its presence must go all the same. */
 	if (c->flags & (CF_AUTHED | CF_AUTH_PENDING)) {
@@ -168,16 +170,18 @@ static void on_written(uv_write_t *req, int status)
 /* Moves TLS output into one ciphertext chunk at the front of the queue. */
 static int tls_encrypt_queue(gw_conn_t *c)
 {
-	gw_chunk_t *ch = c->out_head;
-	while (ch) {
-		gw_chunk_t *n = ch->next;
+	while (c->out_head) {
+		gw_chunk_t *ch = c->out_head;
 		if (tls_conn_write(&c->tls, ch->data, ch->len) != 0)
 			return -1;
+		/* Unlink before freeing, so a failure on a later chunk leaves
+		 * a queue that on_closed() can free without a double free. */
+		c->out_head = ch->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
 		c->out_bytes -= ch->len;
 		free(ch);
-		ch = n;
 	}
-	c->out_head = c->out_tail = NULL;
 	size_t pend = tls_conn_pending_out(&c->tls);
 	if (!pend)
 		return 0;
@@ -908,6 +912,10 @@ void gw_conn_on_deadline(gw_conn_t *c, int kind, uint64_t now)
 		gw_conn_close_ws(c, WS_CLOSE_POLICY, "authentication timeout");
 		break;
 	case DL_PING:
+		if (c->flags & CF_SENT_CLOSE) {
+			gw_conn_close_now(c);
+			break;
+		}
 		if (now - c->last_rx_ms >= 2ull * cfg->ping_interval_ms) {
 			metrics_err(E_PING_TIMEOUT);
 			LOGI("ping_timeout", "conn=%llu", (unsigned long long)c->id);

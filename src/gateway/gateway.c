@@ -53,6 +53,10 @@ void gw_deadline_clear(gw_conn_t *c)
 void gw_deadline_set(gw_conn_t *c, int kind, uint64_t at_ms)
 {
 	gw_loop_t *lp = c->lp;
+	/* A closing connection is about to be released: linking it into the
+	 * wheel again would leave a dangling pointer there. */
+	if (c->flags & CF_CLOSING)
+		return;
 	tw_unlink(lp, c);
 	/* Never schedule into a tick the wheel has already passed. */
 	uint64_t min_at = (lp->wheel_tick + 1) * GW_TW_TICK_MS;
@@ -255,8 +259,12 @@ static void on_inbox(bus_inbox_t *in)
 				c->device = m->device;
 				memset(c->nonce, 0, sizeof c->nonce);
 				(void)gw_conn_preauth_account(c); /* no longer counted */
-				gw_deadline_set(c, DL_PING,
-						gw_now_ms(lp) + lp->srv->cfg.ping_interval_ms);
+				/* A connection already closing keeps its linger deadline
+				 * (it still reports CONN_CLOSED as authenticated). */
+				if (!(c->flags & CF_SENT_CLOSE) && c->state == ST_WS)
+					gw_deadline_set(c, DL_PING,
+							gw_now_ms(lp) +
+								lp->srv->cfg.ping_interval_ms);
 				break;
 			case BUS_CLOSE:
 				gw_conn_close_ws(c, m->code, "");
@@ -526,6 +534,8 @@ int gw_create(gw_server_t **out, const fc_config_t *cfg, bus_inbox_t *router_inb
 	if (n == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cpus > 0 ? (unsigned)cpus : 1;
+		if (n > GW_MAX_LOOPS)
+			n = GW_MAX_LOOPS;
 	}
 	int rc = 0;
 	if (cfg->tls_listen[0] && (rc = setup_tls(s, err, errlen)) != 0)

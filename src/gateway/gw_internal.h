@@ -18,6 +18,7 @@
 #include "net/ws.h"
 
 #define GW_RBUF 65536
+#define GW_MAX_LOOPS 64 /* as [server] loops allows */
 #define GW_TW_SLOTS 512
 #define GW_TW_TICK_MS 100
 #define GW_SLOT_BITS 24

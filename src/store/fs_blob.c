@@ -100,6 +100,17 @@ static int fs_put(blobstore_t *bs, slice_t key, slice_t data, blob_info_cb cb, v
 		unlink(tmp);
 		return rc;
 	}
+	/* The rename itself must survive a power loss too. */
+	char *slash = strrchr(path, '/');
+	*slash = 0;
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*slash = '/';
+	if (dfd < 0 || fsync(dfd) != 0)
+		rc = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (rc != 0)
+		return rc;
 	blob_info_t info = {.size = data.len};
 	crypto_hash_sha256(info.sha256, data.ptr, data.len);
 	cb(arg, 0, &info);

@@ -641,14 +641,7 @@ static int configure(sqlite3 *db, int sync_full)
 static void *ckpt_main(void *arg)
 {
 	struct sqlite_cold *sc = arg;
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(sc->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		log_sqlite("coldstore_checkpointer_failed", "open", db, 0);
-		sqlite3_close(db);
-		return NULL;
-	}
-	sqlite3_busy_timeout(db, 0);
+	sqlite3 *db = sc->ckpt_db; /* opened by ckpt_start(), used only here */
 	pthread_mutex_lock(&sc->ckpt_mu);
 	while (!sc->ckpt_stop) {
 		struct timespec ts;
@@ -674,15 +667,28 @@ static void *ckpt_main(void *arg)
 
 static void ckpt_start(struct sqlite_cold *sc)
 {
+	/* Without its own connection the writer keeps checkpointing by
+	 * itself (SQLite's default), slower but bounded. */
+	if (sqlite3_open_v2(sc->path, &sc->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		log_sqlite("coldstore_checkpointer_failed", "open", sc->ckpt_db, 0);
+		sqlite3_close(sc->ckpt_db);
+		sc->ckpt_db = NULL;
+		return;
+	}
+	sqlite3_busy_timeout(sc->ckpt_db, 0);
 	pthread_mutex_init(&sc->ckpt_mu, NULL);
 	pthread_cond_init(&sc->ckpt_cv, NULL);
-	/* The writer no longer checkpoints by itself. */
-	if (sqlite3_exec(sc->db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL) != SQLITE_OK)
-		return;
-	if (pthread_create(&sc->ckpt_thread, NULL, ckpt_main, sc) == 0)
+	if (sqlite3_exec(sc->db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL) == SQLITE_OK &&
+	    pthread_create(&sc->ckpt_thread, NULL, ckpt_main, sc) == 0) {
 		sc->ckpt_running = 1;
-	else
-		(void)sqlite3_exec(sc->db, "PRAGMA wal_autocheckpoint = 1000", NULL, NULL, NULL);
+		return;
+	}
+	(void)sqlite3_exec(sc->db, "PRAGMA wal_autocheckpoint = 1000", NULL, NULL, NULL);
+	pthread_cond_destroy(&sc->ckpt_cv);
+	pthread_mutex_destroy(&sc->ckpt_mu);
+	sqlite3_close(sc->ckpt_db);
+	sc->ckpt_db = NULL;
 }
 
 static void ckpt_stop(struct sqlite_cold *sc)
@@ -695,6 +701,7 @@ static void ckpt_stop(struct sqlite_cold *sc)
 	pthread_mutex_unlock(&sc->ckpt_mu);
 	pthread_join(sc->ckpt_thread, NULL);
 	sc->ckpt_running = 0;
+	sc->ckpt_db = NULL; /* closed by the thread */
 	pthread_cond_destroy(&sc->ckpt_cv);
 	pthread_mutex_destroy(&sc->ckpt_mu);
 }

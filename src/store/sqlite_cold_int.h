@@ -161,6 +161,7 @@ struct sqlite_cold {
 	pthread_cond_t ckpt_cv;
 	int ckpt_stop;
 	char *path;
+	sqlite3 *ckpt_db; /* the checkpointer's connection */
 };
 
 static inline struct sqlite_cold *sc_from(coldstore_t *cs)

@@ -12,6 +12,7 @@ Sec-WebSocket-Accept.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -390,3 +391,35 @@ def test_absolute_form_target_is_accepted(server):
     with server.raw() as conn:
         conn.send(http_request("GET", "http://chat.example/v1/ping"))
         assert conn.read_response().status == 200
+
+
+def test_pipelined_flood_by_a_non_reader_is_dropped_cleanly(fourcd_factory):
+    """A keep-alive client pipelining requests without reading is dropped as
+    a slow reader; its connection must not stay referenced by the timer
+    wheel (this once read freed memory when the next tick came due). The
+    connection pool is filled first so that a released struct is really
+    freed, which is what the sanitizer build can see."""
+    import socket as _socket
+    srv = fourcd_factory(config={"server": {"loops": 1},
+                                 "limits": {"max_outbound_bytes": 65536,
+                                            "header_timeout_ms": 1000}})
+    idle = [_socket.create_connection(("127.0.0.1", srv.port)) for _ in range(1100)]
+    attacker = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    attacker.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 2048)
+    attacker.connect(("127.0.0.1", srv.port))
+    attacker.settimeout(5)
+    for s in idle:      # their structs fill the pool; the attacker's is then freed
+        s.close()
+    time.sleep(0.5)
+    req = b"GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+    sent = 0
+    try:
+        while sent < 4 << 20:
+            attacker.sendall(req * 256)
+            sent += len(req) * 256
+    except OSError:
+        pass   # dropped as a slow reader: expected
+    attacker.close()
+    time.sleep(2.0)   # let the wheel pass the deadlines that were pending
+    assert "event=slow_reader_dropped" in srv.log_text()
+    srv.assert_serving()
