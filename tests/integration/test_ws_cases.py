@@ -825,3 +825,58 @@ def test_unauthenticated_buffers_share_a_budget(fourcd_factory):
         wsraw.read_challenge(conn)
         conn.send(big_hdr + b"\0" * (900 * 1024))
         assert conn.quiet_for(0.5)
+
+
+# --------------------------------------------------------------------- keepalive
+
+def _raw_registered(srv):
+    """A raw connection that registered a device (so it is authenticated)."""
+    from fourcwire import T, decode, frame, keys_body, text
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    conn = srv.raw()
+    conn.ws_handshake()
+    ch = wsraw.read_challenge(conn)
+    sig = key.sign(b"fourc-register-v1" + ch.nonce + pub)
+    body = text("test-invite") + pub + keys_body() + sig
+    conn.send(build_frame(wsraw.OP_BINARY, frame(T["REGISTER"], 1, body)))
+    fr = conn.read_frame()
+    assert decode(fr.payload).name == "REGISTERED"
+    return conn
+
+
+def test_idle_authenticated_connection_is_pinged_then_closed(fourcd_factory):
+    srv = fourcd_factory(config={"limits": {"ping_interval_ms": 1000}})
+    conn = _raw_registered(srv)
+    t0 = time.monotonic()
+    fr = conn.read_frame(timeout=3)
+    assert fr.opcode == OP_PING and fr.payload == b""
+    assert 0.8 <= time.monotonic() - t0 <= 2.5
+    # No pong and nothing else: closed with 1001 about one interval later.
+    fr = conn.read_close(timeout=4, allow_opcodes=(OP_PING,))
+    assert fr.close_code == 1001
+    conn.close()
+
+
+def test_answered_pings_keep_the_connection(fourcd_factory):
+    srv = fourcd_factory(config={"limits": {"ping_interval_ms": 1000}})
+    conn = _raw_registered(srv)
+    end = time.monotonic() + 4.5
+    pings = 0
+    while time.monotonic() < end:
+        if not conn.readable(0.2):
+            continue
+        fr = conn.read_frame(timeout=1)
+        assert fr.opcode == OP_PING, fr.describe()
+        pings += 1
+        conn.send(build_frame(OP_PONG, fr.payload))
+    assert pings >= 2
+    conn.send(build_frame(OP_PING, b"alive?"))
+    fr = conn.read_frame(timeout=2)
+    while fr.opcode == OP_PING:
+        fr = conn.read_frame(timeout=2)
+    assert fr.opcode == OP_PONG and fr.payload == b"alive?"
+    conn.close()
