@@ -39,7 +39,7 @@ typedef struct fc_config {
 	uint32_t max_connections;      /* per process */
 	uint32_t max_inflight;         /* requests in flight per connection */
 	uint32_t max_preauth_bytes;    /* input buffered by unauthenticated connections, per loop */
-	uint32_t bundle_fetch_per_min; /* BUNDLE_FETCH requests per connection per minute */
+	uint32_t bundle_fetch_per_min; /* BUNDLE_FETCH requests per device per minute */
 	/* [accounts] */
 	char verifier[32]; /* registration gate: "invite" or "open" */
 	char invites[CONFIG_MAX_INVITES][64];

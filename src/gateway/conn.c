@@ -600,24 +600,6 @@ static void on_ws_message(gw_conn_t *c, slice_t payload)
 				   "already authenticated");
 		return;
 	}
-	if (h.type == WIRE_MSG_BUNDLE_FETCH) {
-		/* Each bundle hands out a one-time prekey: a client fetching
-		 * without limit would drain other users' pools (their new
-		 * sessions would then start without one). */
-		uint32_t now_s = (uint32_t)(gw_now_ms(c->lp) / 1000);
-		if (now_s - c->bundle_win_s >= 60) {
-			c->bundle_win_s = now_s;
-			c->bundle_count = 0;
-		}
-		if (c->bundle_count >= cfg_of(c)->bundle_fetch_per_min) {
-			metrics_err(E_RATE_LIMITED);
-			gw_conn_send_error(c, h.req_id, WIRE_ERR_RATE_LIMITED,
-					   (60 - (now_s - c->bundle_win_s)) * 1000,
-					   "too many bundle fetches");
-			return;
-		}
-		c->bundle_count++;
-	}
 	if (c->inflight >= cfg_of(c)->max_inflight) {
 		metrics_err(E_RATE_LIMITED);
 		/* A silent ACK asks for no answer, and acks are cumulative: the

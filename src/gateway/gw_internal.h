@@ -73,8 +73,6 @@ struct gw_conn {
 	uint8_t keep_alive;
 	uint16_t inflight;
 	uint32_t preauth_acct; /* bytes counted in lp->preauth_bytes */
-	uint32_t bundle_win_s; /* start of the current BUNDLE_FETCH window */
-	uint16_t bundle_count; /* BUNDLE_FETCH requests in that window */
 	ws_rx_t rx;
 	tls_conn_t tls;
 	/* unfinished input */

@@ -553,10 +553,35 @@ static void after_bundle(void *arg, int status, const cold_bundle_res_t *res)
 	rt_req_done(q);
 }
 
-static void h_bundle_fetch(rt_req_t *q)
+static void after_bundle_rate(void *arg, int status, int allowed, uint32_t retry_ms)
 {
+	rt_req_t *q = arg;
+	if (status != 0) {
+		rt_req_fail(q, status);
+		return;
+	}
+	if (!allowed) {
+		metrics_err(E_RATE_LIMITED);
+		rt_send_error(q->r, q->gw, q->conn_id, q->req_id, WIRE_ERR_RATE_LIMITED,
+			      retry_ms ? retry_ms : 1, "too many bundle fetches");
+		rt_req_done(q);
+		return;
+	}
 	const wire_bundle_fetch_t *m = &q->msg.u.bundle_fetch;
 	SUBMIT(q, cold_bundle_claim(q->r->cs, m->account, m->device, after_bundle, q));
+}
+
+/* Every bundle hands out one of the owner's one-time prekeys: fetching
+ * without limit would drain other users' pools (their new sessions would
+ * then start without one). The budget belongs to the requesting device, so
+ * reconnecting does not refill it. */
+static void h_bundle_fetch(rt_req_t *q)
+{
+	hot_dev_t me = {q->account, q->device};
+	int rc = hot_rate_take(q->r->hs, me, HOT_RATE_BUNDLE, q->r->cfg.bundle_fetch_per_min, 60000,
+			       after_bundle_rate, q);
+	if (rc != 0)
+		rt_req_fail(q, rc);
 }
 
 /* ---- messaging ------------------------------------------------------------------ */

@@ -50,6 +50,9 @@ typedef void (*hot_presence_cb)(void *arg, int status, const hot_presence_t *pre
 typedef void (*hot_lookup_cb)(void *arg, int status, const hot_presence_t *res, size_t n);
 /* link_put: status only; link_take: the account the code was made for. */
 typedef void (*hot_link_cb)(void *arg, int status, uint64_t account);
+/* rate_take: allowed 1 if under the limit (the event was counted), else 0
+ * with retry_ms until the window ends. */
+typedef void (*hot_rate_cb)(void *arg, int status, int allowed, uint32_t retry_ms);
 
 struct hot_ops {
 	int (*presence_set)(hotstore_t *hs, hot_dev_t dev, uint16_t gw, uint64_t conn_id,
@@ -61,6 +64,8 @@ struct hot_ops {
 	int (*link_put)(hotstore_t *hs, slice_t code, uint64_t account, uint64_t ttl_ms,
 			hot_link_cb cb, void *arg);
 	int (*link_take)(hotstore_t *hs, slice_t code, hot_link_cb cb, void *arg);
+	int (*rate_take)(hotstore_t *hs, hot_dev_t dev, uint8_t kind, uint32_t limit,
+			 uint32_t window_ms, hot_rate_cb cb, void *arg);
 	void (*close)(hotstore_t *hs);
 };
 
@@ -104,6 +109,19 @@ FC_WUR static inline int hot_link_put(hotstore_t *hs, slice_t code, uint64_t acc
 FC_WUR static inline int hot_link_take(hotstore_t *hs, slice_t code, hot_link_cb cb, void *arg)
 {
 	return hs->ops->link_take(hs, code, cb, arg);
+}
+
+/* Rate-limit kinds (part of the counter's key). */
+enum hot_rate_kind { HOT_RATE_BUNDLE = 1 };
+
+/* Counts one event of `kind` for dev in a fixed window of window_ms and
+ * says whether it is within limit (Redis: INCR + PEXPIRE on one key). The
+ * count lives with the device, not with a connection, so reconnecting does
+ * not reset it. */
+FC_WUR static inline int hot_rate_take(hotstore_t *hs, hot_dev_t dev, uint8_t kind, uint32_t limit,
+				       uint32_t window_ms, hot_rate_cb cb, void *arg)
+{
+	return hs->ops->rate_take(hs, dev, kind, limit, window_ms, cb, arg);
 }
 
 static inline void hot_close(hotstore_t *hs)

@@ -21,10 +21,22 @@ typedef struct link {
 	uint64_t expires_ms;
 } link_t;
 
+typedef struct rate {
+	struct rate *next;
+	hot_dev_t dev;
+	uint8_t kind;
+	uint32_t count;
+	uint64_t window_end_ms;
+} rate_t;
+
+#define RATE_BUCKETS 4096
+
 struct mem_hot {
 	hotstore_t base;
 	pres_t *pres[BUCKETS];
 	link_t links[MEM_HOT_LINKS];
+	rate_t *rates[RATE_BUCKETS];
+	uint32_t rate_sweep; /* next bucket the lazy sweep looks at */
 };
 
 static uint64_t now_ms(void)
@@ -157,9 +169,64 @@ static int link_take(hotstore_t *hs, slice_t code, hot_link_cb cb, void *arg)
 	return 0;
 }
 
+/* Drops expired counters from one chain. */
+static void rate_sweep_chain(rate_t **pp, uint64_t now)
+{
+	while (*pp) {
+		rate_t *r = *pp;
+		if (r->window_end_ms <= now) {
+			*pp = r->next;
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+}
+
+static int rate_take(hotstore_t *hs, hot_dev_t dev, uint8_t kind, uint32_t limit,
+		     uint32_t window_ms, hot_rate_cb cb, void *arg)
+{
+	struct mem_hot *m = (struct mem_hot *)hs;
+	uint64_t now = now_ms();
+	/* Each call also sweeps one other chain, so idle counters go away
+	 * without a timer. */
+	rate_sweep_chain(&m->rates[m->rate_sweep++ % RATE_BUCKETS], now);
+	uint32_t b = (bucket(dev) ^ kind) & (RATE_BUCKETS - 1);
+	rate_sweep_chain(&m->rates[b], now);
+	rate_t *r = m->rates[b];
+	while (r &&
+	       (r->dev.account != dev.account || r->dev.device != dev.device || r->kind != kind))
+		r = r->next;
+	if (!r) {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return -ENOMEM;
+		r->dev = dev;
+		r->kind = kind;
+		r->window_end_ms = now + window_ms;
+		r->next = m->rates[b];
+		m->rates[b] = r;
+	}
+	if (r->count >= limit) {
+		cb(arg, 0, 0, (uint32_t)(r->window_end_ms - now));
+		return 0;
+	}
+	r->count++;
+	cb(arg, 0, 1, 0);
+	return 0;
+}
+
 static void hot_free(hotstore_t *hs)
 {
 	struct mem_hot *m = (struct mem_hot *)hs;
+	for (uint32_t i = 0; i < RATE_BUCKETS; i++) {
+		rate_t *r = m->rates[i];
+		while (r) {
+			rate_t *n = r->next;
+			free(r);
+			r = n;
+		}
+	}
 	for (uint32_t i = 0; i < BUCKETS; i++) {
 		pres_t *p = m->pres[i];
 		while (p) {
@@ -177,6 +244,7 @@ static const struct hot_ops mem_hot_ops = {
 	.presence_get = presence_get,
 	.link_put = link_put,
 	.link_take = link_take,
+	.rate_take = rate_take,
 	.close = hot_free,
 };
 

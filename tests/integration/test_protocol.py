@@ -438,7 +438,7 @@ def test_silent_ack_flood_gets_no_answers(server):
     assert [m for m in b.pushed if m.name == "ERROR"] == []
 
 
-def test_bundle_fetches_are_rate_limited_per_connection(fourcd_factory):
+def test_bundle_fetches_are_rate_limited_per_device(fourcd_factory):
     srv = fourcd_factory(config={"limits": {"bundle_fetch_per_min": 5}})
     owner = new_user(url(srv), otpks=prekeys(1, 20))
     other = new_user(url(srv))
@@ -448,6 +448,11 @@ def test_bundle_fetches_are_rate_limited_per_connection(fourcd_factory):
         other.bundle(owner.account, 1)
     assert err_code(e) == ERR["RATE_LIMITED"]
     assert 0 < e.value.msg.f["retry_after_ms"] <= 60000
-    # The refused fetch handed out nothing: the next key is still 6.
+    # Reconnecting does not refill the budget: it belongs to the device.
+    other.reconnect()
+    with pytest.raises(ServerError) as e:
+        other.bundle(owner.account, 1)
+    assert err_code(e) == ERR["RATE_LIMITED"]
+    # The refused fetches handed out nothing: the next key is still 6.
     third = new_user(url(srv))
     assert third.bundle(owner.account, 1).f["otpk_id"] == 6

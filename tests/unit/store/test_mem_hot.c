@@ -136,11 +136,45 @@ static void test_link_codes(void **state)
 	hot_close(hs);
 }
 
+static void on_rate(void *arg, int status, int allowed, uint32_t retry_ms)
+{
+	got_t *g = arg;
+	g->calls++;
+	g->status = status;
+	g->n = (size_t)allowed;
+	g->account = retry_ms;
+}
+
+static void test_rate_windows(void **state)
+{
+	(void)state;
+	hotstore_t *hs;
+	assert_int_equal(mem_hot_open(&hs), 0);
+	got_t g = {0};
+	hot_dev_t a = {5, 1}, b = {5, 2};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(hot_rate_take(hs, a, HOT_RATE_BUNDLE, 3, 200, on_rate, &g), 0);
+		assert_int_equal(g.n, 1);
+	}
+	assert_int_equal(hot_rate_take(hs, a, HOT_RATE_BUNDLE, 3, 200, on_rate, &g), 0);
+	assert_int_equal(g.n, 0);
+	assert_true(g.account > 0 && g.account <= 200); /* retry within the window */
+	/* Another device has its own budget. */
+	assert_int_equal(hot_rate_take(hs, b, HOT_RATE_BUNDLE, 3, 200, on_rate, &g), 0);
+	assert_int_equal(g.n, 1);
+	/* A new window refills it. */
+	usleep(250000);
+	assert_int_equal(hot_rate_take(hs, a, HOT_RATE_BUNDLE, 3, 200, on_rate, &g), 0);
+	assert_int_equal(g.n, 1);
+	hot_close(hs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_presence),
 		cmocka_unit_test(test_link_codes),
+		cmocka_unit_test(test_rate_windows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
