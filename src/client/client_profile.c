@@ -18,6 +18,7 @@
  * cursor: one decimal number and a newline.
  */
 #include "client/client_int.h"
+#include "core/fsutil.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -66,44 +67,9 @@ static int path_of(const fcc_t *c, const char *name, char *out, size_t cap)
 /* Replaces DIR/name with data, atomically and durably. */
 static int write_atomic(const fcc_t *c, const char *name, const char *data, size_t n, mode_t mode)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	int rc = path_of(c, name, path, sizeof path);
-	if (rc == 0)
-		rc = path_of(c, name, tmp, sizeof tmp - 4);
-	if (rc < 0)
-		return rc;
-	size_t tl = strlen(tmp);
-	memcpy(tmp + tl, ".tmp", 5);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off < n) {
-		ssize_t w = write(fd, data + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc < 0) {
-		unlink(tmp);
-		return rc;
-	}
-	int dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	return rc < 0 ? rc : fs_write_atomic(path, data, n, mode);
 }
 
 /* Reads DIR/name into a NUL-terminated malloc'd buffer. 0 and *out NULL

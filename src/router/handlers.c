@@ -24,9 +24,7 @@ static void reply_ok(rt_req_t *q)
 		rt_send_bytes(r, q->gw, q->conn_id, NULL, 0, 1, 0);
 		return;
 	}
-	if (wire_ok_encode(&r->out, q->req_id) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_ok_encode(&r->out, q->req_id), 1);
 }
 
 static void bad_request(router_t *r, bus_msg_t *m, uint32_t req_id, int rc)
@@ -99,9 +97,7 @@ static void after_presence_registered(void *arg, int status, const hot_presence_
 	close_replaced(q, prev);
 	rt_send_authed(r, q->gw, q->conn_id, q->aux, q->aux_dev);
 	wire_registered_t reg = {.account = q->aux, .device = q->aux_dev};
-	if (wire_registered_encode(&r->out, q->req_id, &reg) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_registered_encode(&r->out, q->req_id, &reg), 1);
 	metrics_add(M_REGISTRATIONS, 1);
 	LOGI("device_registered", "account=%llu device=%u linked=%d", (unsigned long long)q->aux,
 	     q->aux_dev, q->type == WIRE_MSG_LINK_DEVICE);
@@ -229,9 +225,7 @@ static void after_keys_status(void *arg, int status, const cold_keys_res_t *res)
 	router_t *r = q->r;
 	if (status == 0 && res->remaining < r->cfg.prekey_low_threshold) {
 		wire_prekeys_low_t low = {.remaining = res->remaining};
-		if (wire_prekeys_low_encode(&r->out, 0, &low) != 0)
-			wire_buf_reset(&r->out);
-		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
+		rt_send_encoded(r, q->gw, q->conn_id, wire_prekeys_low_encode(&r->out, 0, &low), 0);
 	}
 	rt_req_done(q);
 }
@@ -267,9 +261,7 @@ static void after_presence_auth(void *arg, int status, const hot_presence_t *pre
 	const wire_auth_t *m = &q->msg.u.auth;
 	rt_send_authed(r, q->gw, q->conn_id, m->account, m->device);
 	wire_auth_ok_t ok = {.head_seq = q->aux3, .acked_seq = q->aux2};
-	if (wire_auth_ok_encode(&r->out, q->req_id, &ok) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_auth_ok_encode(&r->out, q->req_id, &ok), 1);
 	metrics_add(M_AUTH_OK, 1);
 	LOGD("auth_ok", "conn=%llu account=%llu device=%u", (unsigned long long)q->conn_id,
 	     (unsigned long long)m->account, m->device);
@@ -330,9 +322,7 @@ static void after_link_put(void *arg, int status, uint64_t account)
 	}
 	wire_link_code_t lc = {.code = slice_make(q->arr, RT_LINK_CODE_LEN),
 			       .expires_in_s = r->cfg.link_code_ttl_s};
-	if (wire_link_code_encode(&r->out, q->req_id, &lc) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_link_code_encode(&r->out, q->req_id, &lc), 1);
 	rt_req_done(q);
 }
 
@@ -445,9 +435,7 @@ static void after_devices(void *arg, int status, const cold_devices_res_t *res)
 				  .username = res->username,
 				  .devices_out = res->device_ids,
 				  .n_devices_out = (uint16_t)res->count};
-	if (wire_account_info_encode(&r->out, q->req_id, &ai) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_account_info_encode(&r->out, q->req_id, &ai), 1);
 	rt_req_done(q);
 }
 
@@ -482,9 +470,7 @@ static void after_keys_upload(void *arg, int status, const cold_keys_res_t *res)
 		return;
 	}
 	wire_keys_status_t ks = {.otpks_remaining = res->remaining};
-	if (wire_keys_status_encode(&r->out, q->req_id, &ks) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_keys_status_encode(&r->out, q->req_id, &ks), 1);
 	rt_req_done(q);
 }
 
@@ -513,9 +499,8 @@ static void after_owner_lookup(void *arg, int status, const hot_presence_t *res,
 	router_t *r = q->r;
 	if (status == 0 && n == 1 && res[0].found) {
 		wire_prekeys_low_t low = {.remaining = (uint32_t)q->aux2};
-		if (wire_prekeys_low_encode(&r->out, 0, &low) != 0)
-			wire_buf_reset(&r->out);
-		rt_send_buf(r, res[0].gw, res[0].conn_id, &r->out, 0);
+		rt_send_encoded(r, res[0].gw, res[0].conn_id,
+				wire_prekeys_low_encode(&r->out, 0, &low), 0);
 	}
 	rt_req_done(q);
 }
@@ -537,9 +522,7 @@ static void after_bundle(void *arg, int status, const cold_bundle_res_t *res)
 			   .spk_sig = res->spk_sig,
 			   .otpk_id = res->otpk_id,
 			   .otpk = res->otpk};
-	if (wire_bundle_encode(&r->out, q->req_id, &b) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_bundle_encode(&r->out, q->req_id, &b), 1);
 	if (res->otpk_id)
 		metrics_add(M_PREKEYS_CLAIMED, 1);
 	/* The owner learns at once when its pool runs low (if it is online;
@@ -660,9 +643,8 @@ static void after_append(void *arg, int status, const cold_append_res_t *res)
 		wire_stale_t st = {.client_msg_id = m->client_msg_id,
 				   .devsets_out = sets,
 				   .n_devsets_out = m->recipient == q->account ? 1 : 2};
-		if (wire_stale_encode(&r->out, q->req_id, &st) != 0)
-			wire_buf_reset(&r->out);
-		rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+		rt_send_encoded(r, q->gw, q->conn_id, wire_stale_encode(&r->out, q->req_id, &st),
+				1);
 		rt_req_done(q);
 		return;
 	}
@@ -672,9 +654,7 @@ static void after_append(void *arg, int status, const cold_append_res_t *res)
 	}
 	wire_accepted_t acc = {.client_msg_id = m->client_msg_id,
 			       .timestamp_ms = res->timestamp_ms};
-	if (wire_accepted_encode(&r->out, q->req_id, &acc) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_accepted_encode(&r->out, q->req_id, &acc), 1);
 	if (res->duplicate || res->count == 0) {
 		metrics_add(M_MSG_DUPLICATE, res->duplicate ? 1 : 0);
 		rt_req_done(q);
@@ -771,9 +751,8 @@ static void after_fetch(void *arg, int status, const cold_fetch_res_t *res)
 	uint64_t from = (after > res->acked_seq ? after : res->acked_seq) + 1;
 	if (res->expired_through >= from) {
 		wire_resync_t rs = {.lost_from = from, .lost_to = res->expired_through};
-		if (wire_resync_encode(&r->out, q->req_id, &rs) != 0)
-			wire_buf_reset(&r->out);
-		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
+		rt_send_encoded(r, q->gw, q->conn_id, wire_resync_encode(&r->out, q->req_id, &rs),
+				0);
 	}
 	uint64_t last = after;
 	/* A page never fills more than half of the connection's output cap, so
@@ -797,16 +776,14 @@ static void after_fetch(void *arg, int status, const cold_fetch_res_t *res)
 			wire_buf_reset(&r->out);
 			continue;
 		}
-		rt_send_buf(r, q->gw, q->conn_id, &r->out, 0);
+		rt_send_encoded(r, q->gw, q->conn_id, 0, 0);
 		last = e->seq;
 	}
 	metrics_add(M_MSG_DELIVERED, (int64_t)sent);
 	wire_sync_done_t sd = {.head_seq = res->head_seq,
 			       .last_seq = last,
 			       .has_more = (uint8_t)(res->has_more || sent < res->count ? 1 : 0)};
-	if (wire_sync_done_encode(&r->out, q->req_id, &sd) != 0)
-		wire_buf_reset(&r->out);
-	rt_send_buf(r, q->gw, q->conn_id, &r->out, 1);
+	rt_send_encoded(r, q->gw, q->conn_id, wire_sync_done_encode(&r->out, q->req_id, &sd), 1);
 	rt_req_done(q);
 }
 

@@ -51,10 +51,14 @@ void rt_send_bytes(router_t *r, uint16_t gw, uint64_t conn_id, const uint8_t *p,
 	bus_push(r->gws[gw], m);
 }
 
-void rt_send_buf(router_t *r, uint16_t gw, uint64_t conn_id, wire_buf_t *b, int final)
+void rt_send_encoded(router_t *r, uint16_t gw, uint64_t conn_id, int enc_rc, int final)
 {
-	if (b->err) {
-		LOGE("encode_failed", "err=\"%s\"", err_str(b->err));
+	wire_buf_t *b = &r->out;
+	if (enc_rc != 0 || b->err) {
+		/* Encoding what the store returned cannot fail for valid data;
+		 * if it does, nothing half-built leaves, and a final answer still
+		 * releases the request's in-flight slot at the gateway. */
+		LOGE("encode_failed", "err=\"%s\"", err_str(enc_rc ? enc_rc : b->err));
 		wire_buf_reset(b);
 		rt_send_bytes(r, gw, conn_id, NULL, 0, final, 0);
 		return;
@@ -68,9 +72,7 @@ void rt_send_error(router_t *r, uint16_t gw, uint64_t conn_id, uint32_t req_id, 
 {
 	wire_buf_t *b = &r->out;
 	wire_buf_reset(b);
-	if (wire_error_send(b, req_id, code, retry_ms, detail) != 0)
-		wire_buf_reset(b);
-	rt_send_buf(r, gw, conn_id, b, 1);
+	rt_send_encoded(r, gw, conn_id, wire_error_send(b, req_id, code, retry_ms, detail), 1);
 }
 
 void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account, uint32_t device)

@@ -57,7 +57,9 @@ void rt_link_code_make(char out[RT_LINK_CODE_LEN + 1]);
 
 void rt_send_bytes(router_t *r, uint16_t gw, uint64_t conn_id, const uint8_t *p, size_t n,
 		   int final, uint64_t t0_us);
-void rt_send_buf(router_t *r, uint16_t gw, uint64_t conn_id, wire_buf_t *b, int final);
+/* Sends the frame just encoded into r->out (enc_rc is the encoder's result)
+ * and resets r->out; a failed encoding sends nothing but the final marker. */
+void rt_send_encoded(router_t *r, uint16_t gw, uint64_t conn_id, int enc_rc, int final);
 void rt_send_error(router_t *r, uint16_t gw, uint64_t conn_id, uint32_t req_id, uint16_t code,
 		   uint32_t retry_ms, const char *detail);
 void rt_send_authed(router_t *r, uint16_t gw, uint64_t conn_id, uint64_t account, uint32_t device);

@@ -1,5 +1,7 @@
 #include "store/fs_blob.h"
 
+#include "core/fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -59,25 +61,10 @@ static int mkdirs_for(char *path)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int fs_put(blobstore_t *bs, slice_t key, slice_t data, blob_info_cb cb, void *arg)
 {
 	struct fs_blob *b = (struct fs_blob *)bs;
-	char path[ROOT_MAX + BLOB_KEY_MAX + 2], tmp[sizeof path + 16];
+	char path[ROOT_MAX + BLOB_KEY_MAX + 2];
 	int rc = path_of(b, key, path, sizeof path);
 	if (rc != 0)
 		return rc;
@@ -85,31 +72,7 @@ static int fs_put(blobstore_t *bs, slice_t key, slice_t data, blob_info_cb cb, v
 		return -FC_ETOOBIG;
 	if ((rc = mkdirs_for(path)) != 0)
 		return rc;
-	snprintf(tmp, sizeof tmp, "%s.tmp%08x", path, randombytes_random());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	rc = write_all(fd, data.ptr, data.len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0) {
-		unlink(tmp);
-		return rc;
-	}
-	/* The rename itself must survive a power loss too. */
-	char *slash = strrchr(path, '/');
-	*slash = 0;
-	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	*slash = '/';
-	if (dfd < 0 || fsync(dfd) != 0)
-		rc = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	if (rc != 0)
+	if ((rc = fs_write_atomic(path, data.ptr, data.len, 0600)) != 0)
 		return rc;
 	blob_info_t info = {.size = data.len};
 	crypto_hash_sha256(info.sha256, data.ptr, data.len);
