@@ -798,21 +798,28 @@ def test_unauthenticated_buffers_share_a_budget(fourcd_factory):
     keeps serving, and the budget frees up when they go."""
     srv = fourcd_factory(config={"limits": {"max_preauth_bytes": 4 * 1048576}})
     big_hdr = bytes([0x82, 0xFF]) + (1 << 20).to_bytes(8, "big") + wsraw.F2_KEY
-    conns, closed = [], []
+    conns, codes, dropped = [], [], 0
     try:
         for _ in range(8):
             conn = srv.raw()
             conn.ws_handshake()
             wsraw.read_challenge(conn)
-            conn.send(big_hdr + b"\0" * (900 * 1024))   # a partial 1 MiB frame
+            # A partial 1 MiB frame; the server may drop us while we send.
+            conn.send_lenient(big_hdr + b"\0" * (900 * 1024))
             conns.append(conn)
             time.sleep(0.1)
         for conn in conns:
-            if conn.readable(0.5):
-                fr = conn.read_frame(timeout=2)
-                closed.append(fr.close_code)
-        assert closed and set(closed) == {1013}, closed
-        assert len(closed) <= 5
+            if not conn.readable(0.5):
+                continue        # still held: within the budget
+            dropped += 1
+            try:
+                codes.append(conn.read_frame(timeout=2).close_code)
+            except Exception:
+                pass            # reset before the close frame could be read
+        assert dropped >= 1 and set(codes) <= {1013}, codes
+        assert len(conns) - dropped >= 3     # about 4 MiB stays held
+        metrics = srv.admin_get("/metrics")[2].decode()
+        assert f'fourc_errors_total{{kind="preauth_budget"}} {dropped}' in metrics
         assert "event=preauth_budget_exceeded" in srv.log_text()
         srv.assert_serving()
     finally:
